@@ -1,0 +1,41 @@
+#pragma once
+// What every attention call takes besides q, k, v and the type's own options.
+#include <ATen/ATen.h>
+
+#include <optional>
+
+namespace longgan::attention {
+
+// Which implementation runs. Auto: the CUDA kernel where one exists for the inputs
+// (CUDA tensors, supported shapes), the ATen reference otherwise.
+enum class Backend { Auto, Reference, Kernel };
+
+// A 2-D layout of a token sequence (row-major). Zero height/width: infer a square grid.
+struct Grid {
+  int64_t height = 0;
+  int64_t width = 0;
+};
+
+struct CallOptions {
+  // Softmax scale; default 1/sqrt(Dqk).
+  std::optional<double> scale;
+  Backend backend = Backend::Auto;
+  // Source of the random projections / hyperplanes of the hashing types. They are always
+  // drawn on the CPU and moved to the input's device, so the CPU reference and the CUDA
+  // kernel see the same hashes for the same generator state. Default: the global CPU generator.
+  std::optional<at::Generator> generator;
+  // Token layouts, used by combiner_axial (queries may be on a finer grid than pooled keys).
+  Grid query_grid;
+  Grid key_grid;
+};
+
+// The scale a call uses for queries of width dqk.
+double resolve_scale(const CallOptions& call, int64_t dqk);
+
+// The generator a call draws from (the given one or the global CPU generator).
+at::Generator resolve_generator(const CallOptions& call);
+
+// The grid of `length` tokens: the given one (checked), or the square one (error if none).
+Grid resolve_grid(const Grid& grid, int64_t length, const char* what);
+
+}  // namespace longgan::attention

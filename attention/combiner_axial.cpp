@@ -1,0 +1,1 @@
+// TODO(helper): combiner_axial attention.

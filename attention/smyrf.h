@@ -1,0 +1,33 @@
+#pragma once
+// smyrf (Daras et al., NeurIPS 2020): asymmetric LSH (XBOX+) clustering of queries and keys,
+// exact attention inside each cluster, hash rounds merged by their log-sum-exp. DESIGN.md §2.
+#include "attention/call_options.h"
+
+namespace longgan::attention {
+
+struct SmyrfOptions {
+  friend bool operator==(const SmyrfOptions&, const SmyrfOptions&) = default;
+  int64_t hashes = 4;      // hash rounds
+  int64_t q_cluster = 2048;  // queries per cluster
+  int64_t k_cluster = 512;   // keys per cluster
+  // Static checks (positive values), throwing std::invalid_argument naming the option.
+  void validate() const;
+  // Checks against the lengths: cluster sizes within N/M and equal cluster counts.
+  void validate_lengths(int64_t n, int64_t m) const;
+};
+
+// Random projection vectors for every hash round: [B, H, hashes, Dqk + 2], fp32, drawn on the
+// CPU from `generator` (N(0, 1)), returned on `device`.
+at::Tensor smyrf_draw_projections(int64_t batch, int64_t heads, int64_t hashes, int64_t dqk,
+                                  at::Generator generator, at::Device device);
+
+// Dispatch: draws projections, then runs the CUDA kernel or the reference.
+at::Tensor smyrf_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                           const SmyrfOptions& options, const CallOptions& call);
+
+// The specification in ATen ops. projections: [B, H, hashes, Dqk + 2] as above.
+at::Tensor smyrf_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                     const SmyrfOptions& options, double scale,
+                                     const at::Tensor& projections);
+
+}  // namespace longgan::attention
