@@ -1,14 +1,12 @@
 // longgan bench attention: every attention type against dense, in one run, on one device.
 #include <torch/cuda.h>
 
-#include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <sstream>
-#include <unistd.h>
 
 #include "app/attention_bench.h"
 #include "app/cli.h"
+#include "checkpoints/atomic_file.h"
 
 namespace longgan::app {
 namespace {
@@ -80,20 +78,6 @@ std::vector<AttentionBenchCase> parse_cases(const cxxopts::ParseResult& args) {
   return cases;
 }
 
-void write_json_atomically(const std::string& path, const nlohmann::json& json) {
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp);
-    out << json.dump(2) << "\n";
-    out.flush();
-    if (!out) throw std::runtime_error("--json " + path + ": cannot write " + tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error("--json " + path + ": cannot rename the temporary file into place");
-  }
-}
-
 int run_attention_bench_command(const cxxopts::ParseResult& args) {
   std::string device_name = args["device"].as<std::string>();
   if (device_name != "cpu" && device_name != "cuda") throw UsageError("--device takes cpu or cuda, got '" + device_name + "'");
@@ -139,7 +123,7 @@ int run_attention_bench_command(const cxxopts::ParseResult& args) {
   if (args.count("json")) {
     nlohmann::json doc = {{"device", device_name}, {"dtype", dtype_name}, {"warmup", settings.warmup},
                           {"repeats", settings.repeats}, {"rows", bench_rows_to_json(all)}};
-    write_json_atomically(args["json"].as<std::string>(), doc);
+    checkpoints::write_file_atomic(args["json"].as<std::string>(), doc.dump(2) + "\n");
     std::cout << "\nwrote " << args["json"].as<std::string>() << "\n";
   }
   for (const auto& row : all) {
