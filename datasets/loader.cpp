@@ -7,15 +7,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "datasets/hash.h"
+
 namespace longgan::datasets {
 namespace {
-
-uint64_t mix(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 void validate(const LoaderOptions& o, const PackedReader& reader) {
   const std::string name = "loader for '" + reader.path().string() + "': ";
@@ -36,7 +31,7 @@ void validate(const LoaderOptions& o, const PackedReader& reader) {
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
   std::vector<int64_t> p(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) p[i] = i;
-  std::mt19937_64 rng(mix(mix(seed) ^ static_cast<uint64_t>(epoch)));
+  std::mt19937_64 rng(mix64(mix64(seed) ^ static_cast<uint64_t>(epoch)));
   for (int64_t i = n - 1; i > 0; --i) {
     const auto j = static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1));
     std::swap(p[i], p[j]);
@@ -45,7 +40,7 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
 }
 
 bool flip_sample(uint64_t seed, int64_t epoch, int64_t offset) {
-  return (mix(mix(mix(seed ^ 0x666c6970ULL) ^ static_cast<uint64_t>(epoch)) ^ static_cast<uint64_t>(offset)) >> 63) != 0;
+  return (mix64(mix64(mix64(seed ^ 0x666c6970ULL) ^ static_cast<uint64_t>(epoch)) ^ static_cast<uint64_t>(offset)) >> 63) != 0;
 }
 
 Loader::Loader(const std::filesystem::path& path, LoaderOptions options) : reader_(path), options_(options) {

@@ -44,9 +44,10 @@ void scan(const std::filesystem::path& dir, std::vector<std::filesystem::path>& 
     const std::string name = entry->d_name;
     if (name == "." || name == "..") continue;
     const auto path = dir / name;
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) continue;
+    struct stat st {}, link {};
+    if (::stat(path.c_str(), &st) != 0 || ::lstat(path.c_str(), &link) != 0) continue;
     if (S_ISDIR(st.st_mode)) {
+      if (S_ISLNK(link.st_mode)) continue;  // symbolic links to folders are not followed (no loops)
       subdirs.push_back(path);
     } else if (S_ISREG(st.st_mode) && is_image_name(name)) {
       out.push_back(path);

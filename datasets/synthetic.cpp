@@ -8,17 +8,11 @@
 #include <string>
 #include <thread>
 
+#include "datasets/hash.h"
 #include "datasets/packed_format.h"
 
 namespace longgan::datasets {
 namespace {
-
-uint64_t mix(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 struct Ellipse {
   double cx, cy, rx, ry, cos_a, sin_a;
@@ -36,7 +30,7 @@ struct Scene {
 // All random choices come from one generator seeded by (seed, index), in a fixed order, in
 // resolution-independent units (fractions of the image side).
 Scene make_scene(uint64_t seed, int64_t index) {
-  std::mt19937_64 rng(mix(mix(seed) ^ static_cast<uint64_t>(index)));
+  std::mt19937_64 rng(mix64(mix64(seed) ^ static_cast<uint64_t>(index)));
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   auto colour = [&] { return std::array<double, 3>{unit(rng), unit(rng), unit(rng)}; };
   Scene s;

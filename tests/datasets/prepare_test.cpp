@@ -69,6 +69,20 @@ TEST(PrepareOrder, NaturalLess) {
   EXPECT_FALSE(natural_less("7.png", "7.png"));
 }
 
+TEST(PrepareWithoutOpenCV, SaysHowToGetIt) {
+  if (LONGGAN_HAVE_OPENCV) GTEST_SKIP() << "this build has OpenCV";
+  PrepareOptions o;
+  o.input = ".";
+  o.output = "unused.lgd";
+  o.resolution = 8;
+  try {
+    prepare_folder(o);
+    FAIL() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("libopencv-imgcodecs-dev"), std::string::npos) << e.what();
+  }
+}
+
 TEST(PrepareOptionsTest, Validate) {
   PrepareOptions o;
   o.input = "in";

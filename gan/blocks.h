@@ -1,0 +1,34 @@
+#pragma once
+// BigGAN residual blocks.
+#include <torch/torch.h>
+
+#include "gan/conditional_batch_norm.h"
+#include "gan/spectral_norm.h"
+
+namespace longgan::gan {
+
+// Generator block: CBN-ReLU-upsample(nearest 2x)-conv3x3-CBN-ReLU-conv3x3, plus the shortcut
+// upsample-conv1x1. x [B, in, H, W], cond [B, cond_dim] -> [B, out, 2H, 2W].
+struct GBlockImpl : torch::nn::Module {
+  GBlockImpl(int64_t in_channels, int64_t out_channels, int64_t cond_dim);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cond);
+
+  ConditionalBatchNorm cbn1{nullptr}, cbn2{nullptr};
+  SNConv2d conv1{nullptr}, conv2{nullptr}, conv_sc{nullptr};
+};
+TORCH_MODULE(GBlock);
+
+// Discriminator block: (ReLU unless first)-conv3x3-ReLU-conv3x3-(avgpool 2x2 if downsample), plus
+// a shortcut: conv1x1 (when channels change or downsampling; identity otherwise) and the same
+// pooling (conv before pooling in pre-activated blocks, after it in the first block).
+// x [B, in, H, W] -> [B, out, H/2, W/2] (or [B, out, H, W] without downsampling).
+struct DBlockImpl : torch::nn::Module {
+  DBlockImpl(int64_t in_channels, int64_t out_channels, bool preactivation, bool downsample);
+  at::Tensor forward(const at::Tensor& x);
+
+  bool preactivation, downsample;
+  SNConv2d conv1{nullptr}, conv2{nullptr}, conv_sc{nullptr};  // conv_sc null: identity shortcut
+};
+TORCH_MODULE(DBlock);
+
+}  // namespace longgan::gan

@@ -1,0 +1,71 @@
+#include "gan/generator.h"
+
+#include <algorithm>
+#include <string>
+
+namespace longgan::gan {
+
+GeneratorImpl::GeneratorImpl(const ModelConfig& config_) : config(config_) {
+  config.validate();
+  split = latent_split(config);
+  const std::vector<BlockPlan> plan = generator_plan(config);
+  const int64_t cond_dim = config.shared_dim + split.chunk;
+  shared = register_module("shared", torch::nn::Embedding(config.n_classes, config.shared_dim));
+  {
+    torch::NoGradGuard no_grad;
+    shared->weight.normal_(0.0, 0.02);
+  }
+  linear = register_module("linear", SNLinear(split.first, plan.front().in_channels * 4 * 4));
+  for (size_t i = 0; i < plan.size(); ++i) {
+    blocks.push_back(register_module("blocks." + std::to_string(i),
+                                     GBlock(plan[i].in_channels, plan[i].out_channels, cond_dim)));
+    const auto& sites = config.g_attn;
+    if (std::find(sites.begin(), sites.end(), plan[i].resolution) != sites.end()) {
+      attention.emplace(i, register_module("attention." + std::to_string(i),
+                                           SelfAttention(plan[i].out_channels, config.attention,
+                                                         config.key_pool, config.heads)));
+    }
+  }
+  out_bn = register_module("out_bn", torch::nn::BatchNorm2d(plan.back().out_channels));
+  out_conv = register_module("out_conv", SNConv2d(plan.back().out_channels, 3, 3));
+}
+
+at::Tensor GeneratorImpl::forward(const at::Tensor& z, const at::Tensor& labels) {
+  const at::Tensor embedding = shared->forward(labels);
+  std::vector<at::Tensor> chunks;
+  if (config.hierarchical_z) {
+    std::vector<int64_t> sizes{split.first};
+    sizes.insert(sizes.end(), split.blocks, split.chunk);
+    chunks = z.split_with_sizes(sizes, 1);
+  } else {
+    chunks = {z};
+  }
+  at::Tensor h = linear->forward(chunks[0]).view({z.size(0), -1, 4, 4});
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const at::Tensor cond = config.hierarchical_z ? at::cat({chunks[i + 1], embedding}, 1) : embedding;
+    h = blocks[i]->forward(h, cond);
+    if (auto it = attention.find(i); it != attention.end()) h = it->second->forward(h);
+  }
+  return at::tanh(out_conv->forward(at::relu(out_bn->forward(h))));
+}
+
+void GeneratorImpl::set_attention(const attention::AttentionSpec& spec) {
+  for (auto& [index, block] : attention) block->set_attention(spec);
+  config.attention = spec;
+}
+
+void GeneratorImpl::set_attention_generator(std::optional<at::Generator> generator) {
+  for (auto& [index, block] : attention) block->set_generator(generator);
+}
+
+std::vector<at::Tensor> GeneratorImpl::ortho_parameters() const {
+  std::vector<at::Tensor> result;
+  for (const auto& item : named_parameters()) {
+    const std::string& name = item.key();
+    const bool excluded = name.starts_with("shared.") || name.find(".cbn") != std::string::npos;
+    if (!excluded && item.value().dim() >= 2) result.push_back(item.value());
+  }
+  return result;
+}
+
+}  // namespace longgan::gan

@@ -1,0 +1,40 @@
+#pragma once
+// BigGAN generator (DESIGN.md §4): hierarchical latent, shared class embedding, linear to 4x4,
+// up-sampling residual blocks with conditional batch norm, attention after the listed
+// resolutions, BN-ReLU-conv3x3 to RGB, tanh.
+#include <torch/torch.h>
+
+#include <map>
+#include <vector>
+
+#include "gan/blocks.h"
+#include "gan/model_config.h"
+#include "gan/self_attention.h"
+
+namespace longgan::gan {
+
+struct GeneratorImpl : torch::nn::Module {
+  // Validates the config (std::invalid_argument).
+  explicit GeneratorImpl(const ModelConfig& config);
+  // z [B, z_dim] float, labels [B] int64 in [0, n_classes) -> images [B, 3, R, R] in [-1, 1].
+  at::Tensor forward(const at::Tensor& z, const at::Tensor& labels);
+
+  // Switches the attention type of every attention block (parameters unchanged).
+  void set_attention(const attention::AttentionSpec& spec);
+  void set_attention_generator(std::optional<at::Generator> generator);
+  // The weights orthogonal regularization applies to: every weight with >= 2 dims except the
+  // shared embedding and the conditional batch norm gain/bias linears.
+  std::vector<at::Tensor> ortho_parameters() const;
+
+  ModelConfig config;
+  LatentSplit split;
+  torch::nn::Embedding shared{nullptr};
+  SNLinear linear{nullptr};
+  std::vector<GBlock> blocks;                    // registered as "blocks.<i>"
+  std::map<size_t, SelfAttention> attention;     // after block i, registered as "attention.<i>"
+  torch::nn::BatchNorm2d out_bn{nullptr};
+  SNConv2d out_conv{nullptr};
+};
+TORCH_MODULE(Generator);
+
+}  // namespace longgan::gan

@@ -1,0 +1,194 @@
+#include "gan/model_config.h"
+
+#include <algorithm>
+#include <set>
+#include <stdexcept>
+#include <string>
+
+namespace longgan::gan {
+namespace {
+
+struct Multipliers {
+  std::vector<int64_t> in, out;
+};
+
+Multipliers generator_multipliers(int64_t resolution) {
+  switch (resolution) {
+    case 32: return {{4, 4, 4}, {4, 4, 4}};
+    case 64: return {{16, 16, 8, 4}, {16, 8, 4, 2}};
+    case 128: return {{16, 16, 8, 4, 2}, {16, 8, 4, 2, 1}};
+    case 256: return {{16, 16, 8, 8, 4, 2}, {16, 8, 8, 4, 2, 1}};
+    default:
+      throw std::invalid_argument("model config: resolution " + std::to_string(resolution) +
+                                  " is not supported; use 32, 64, 128 or 256");
+  }
+}
+
+// D's first input is RGB: multiplier 0 here stands for 3 channels.
+Multipliers discriminator_multipliers(int64_t resolution) {
+  switch (resolution) {
+    case 32: return {{0, 4, 4, 4}, {4, 4, 4, 4}};
+    case 64: return {{0, 1, 2, 4, 8}, {1, 2, 4, 8, 16}};
+    case 128: return {{0, 1, 2, 4, 8, 16}, {1, 2, 4, 8, 16, 16}};
+    case 256: return {{0, 1, 2, 4, 8, 8, 16}, {1, 2, 4, 8, 8, 16, 16}};
+    default: return generator_multipliers(resolution);  // throws
+  }
+}
+
+std::string list_text(const std::vector<int64_t>& values) {
+  std::string text;
+  for (int64_t v : values) text += (text.empty() ? "" : ", ") + std::to_string(v);
+  return "[" + text + "]";
+}
+
+void require(bool ok, const std::string& field, const std::string& message) {
+  if (!ok) throw std::invalid_argument("model config: " + field + ": " + message);
+}
+
+void check_attention_sites(const ModelConfig& config, const std::vector<BlockPlan>& plan,
+                           const std::vector<int64_t>& sites, const std::string& field) {
+  std::vector<int64_t> allowed;
+  for (const BlockPlan& block : plan) {
+    if (std::find(allowed.begin(), allowed.end(), block.resolution) == allowed.end()) {
+      allowed.push_back(block.resolution);
+    }
+  }
+  for (int64_t site : sites) {
+    auto it = std::find_if(plan.begin(), plan.end(), [&](const BlockPlan& b) { return b.resolution == site; });
+    require(it != plan.end(), field,
+            "no block outputs resolution " + std::to_string(site) + " at resolution " +
+                std::to_string(config.resolution) + "; use values from " + list_text(allowed));
+    const int64_t channels = it->out_channels;
+    require(channels % (8 * config.heads) == 0, field == "g_attn" || field == "d_attn" ? "ch" : field,
+            "the attention block at " + std::to_string(site) + " (" + field + ") has " +
+                std::to_string(channels) + " channels, not divisible by 8 * heads = " +
+                std::to_string(8 * config.heads) + "; use a ch (or heads) that makes it divisible");
+    const int64_t n = site * site;
+    try {
+      attention::validate_lengths(config.attention, n, config.key_pool ? n / 4 : n);
+    } catch (const std::invalid_argument& error) {
+      throw std::invalid_argument("model config: attention: at " + field + " " + std::to_string(site) +
+                                  ": " + error.what());
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<BlockPlan> generator_plan(const ModelConfig& config) {
+  const Multipliers m = generator_multipliers(config.resolution);
+  std::vector<BlockPlan> plan;
+  int64_t resolution = 4;
+  for (size_t i = 0; i < m.in.size(); ++i) {
+    resolution *= 2;
+    plan.push_back({m.in[i] * config.ch, m.out[i] * config.ch, resolution, true});
+  }
+  return plan;
+}
+
+std::vector<BlockPlan> discriminator_plan(const ModelConfig& config) {
+  const Multipliers m = discriminator_multipliers(config.resolution);
+  std::vector<BlockPlan> plan;
+  int64_t resolution = config.resolution;
+  const size_t down = config.resolution == 32 ? 3 : m.in.size() - 1;
+  for (size_t i = 0; i < m.in.size(); ++i) {
+    const bool sample = i < down;
+    if (sample) resolution /= 2;
+    plan.push_back({m.in[i] == 0 ? 3 : m.in[i] * config.ch, m.out[i] * config.ch, resolution, sample});
+  }
+  return plan;
+}
+
+LatentSplit latent_split(const ModelConfig& config) {
+  const int64_t blocks = static_cast<int64_t>(generator_plan(config).size());
+  if (!config.hierarchical_z) return {config.z_dim, 0, blocks};
+  const int64_t chunk = config.z_dim / (blocks + 1);
+  return {config.z_dim - chunk * blocks, chunk, blocks};
+}
+
+ModelConfig ModelConfig::preset(int64_t resolution) {
+  ModelConfig config;
+  config.resolution = resolution;
+  auto largest_up_to_64 = [](const std::vector<BlockPlan>& plan) {
+    int64_t best = 0;
+    for (const BlockPlan& block : plan) {
+      if (block.resolution <= 64) best = std::max(best, block.resolution);
+    }
+    return best;
+  };
+  config.g_attn = {largest_up_to_64(generator_plan(config))};
+  config.d_attn = {largest_up_to_64(discriminator_plan(config))};
+  return config;
+}
+
+void ModelConfig::validate() const {
+  require(resolution == 32 || resolution == 64 || resolution == 128 || resolution == 256, "resolution",
+          std::to_string(resolution) + " is not supported; use 32, 64, 128 or 256");
+  require(ch >= 1, "ch", "must be >= 1 (got " + std::to_string(ch) + ")");
+  require(heads >= 1, "heads", "must be >= 1 (got " + std::to_string(heads) + ")");
+  require(shared_dim >= 1, "shared_dim", "must be >= 1 (got " + std::to_string(shared_dim) + ")");
+  require(n_classes >= 1, "n_classes", "must be >= 1 (got " + std::to_string(n_classes) + "; use 1 for unlabeled data)");
+  const int64_t slots = hierarchical_z ? static_cast<int64_t>(generator_plan(*this).size()) + 1 : 1;
+  require(z_dim >= slots, "z_dim",
+          "must be >= " + std::to_string(slots) + " (one chunk per block and one for the input; got " +
+              std::to_string(z_dim) + ")");
+  try {
+    attention::validate(attention);
+  } catch (const std::invalid_argument& error) {
+    throw std::invalid_argument(std::string("model config: attention: ") + error.what());
+  }
+  check_attention_sites(*this, generator_plan(*this), g_attn, "g_attn");
+  check_attention_sites(*this, discriminator_plan(*this), d_attn, "d_attn");
+}
+
+nlohmann::json to_json(const ModelConfig& config) {
+  return {{"resolution", config.resolution}, {"ch", config.ch},
+          {"z_dim", config.z_dim},           {"shared_dim", config.shared_dim},
+          {"n_classes", config.n_classes},   {"g_attn", config.g_attn},
+          {"d_attn", config.d_attn},         {"attention", attention::to_json(config.attention)},
+          {"key_pool", config.key_pool},     {"heads", config.heads},
+          {"hierarchical_z", config.hierarchical_z}};
+}
+
+ModelConfig model_config_from_json(const nlohmann::json& json) {
+  if (!json.is_object()) throw std::invalid_argument("model config: expected a JSON object");
+  static const std::set<std::string> known{"resolution", "ch",       "z_dim", "shared_dim",
+                                           "n_classes",  "g_attn",   "d_attn", "attention",
+                                           "key_pool",   "heads",    "hierarchical_z"};
+  for (const auto& [key, value] : json.items()) {
+    if (!known.contains(key)) {
+      std::string names;
+      for (const std::string& k : known) names += (names.empty() ? "" : ", ") + k;
+      throw std::invalid_argument("model config: unknown key \"" + key + "\"; known keys: " + names);
+    }
+  }
+  ModelConfig config = ModelConfig::preset(json.value("resolution", int64_t{128}));
+  auto read = [&](const char* key, auto& field) {
+    if (!json.contains(key)) return;
+    try {
+      json.at(key).get_to(field);
+    } catch (const nlohmann::json::exception& error) {
+      throw std::invalid_argument(std::string("model config: ") + key + ": wrong type (" + error.what() + ")");
+    }
+  };
+  read("ch", config.ch);
+  read("z_dim", config.z_dim);
+  read("shared_dim", config.shared_dim);
+  read("n_classes", config.n_classes);
+  read("g_attn", config.g_attn);
+  read("d_attn", config.d_attn);
+  read("key_pool", config.key_pool);
+  read("heads", config.heads);
+  read("hierarchical_z", config.hierarchical_z);
+  if (json.contains("attention")) {
+    try {
+      config.attention = attention::attention_spec_from_json(json.at("attention"));
+    } catch (const std::exception& error) {
+      throw std::invalid_argument(std::string("model config: attention: ") + error.what());
+    }
+  }
+  config.validate();
+  return config;
+}
+
+}  // namespace longgan::gan

@@ -1,0 +1,36 @@
+#pragma once
+// BigGAN self-attention block on a feature map (DESIGN.md §3), with the attention type as
+// configuration: the parameters do not depend on it, and set_attention() switches it anytime.
+//   theta = conv1x1(C -> C/8), phi = conv1x1(C -> C/8), g = conv1x1(C -> C/2), o = conv1x1(C/2 -> C),
+//   all spectrally normalized without bias; phi and g max-pooled 2x2 when key_pool;
+//   out = x + gamma * o(attend(theta, phi, g)), gamma a scalar initialised to 0, softmax scale 1.
+#include <torch/torch.h>
+
+#include <optional>
+
+#include "attention/attention.h"
+#include "gan/spectral_norm.h"
+
+namespace longgan::gan {
+
+struct SelfAttentionImpl : torch::nn::Module {
+  // channels must be divisible by 8 * heads (std::invalid_argument otherwise).
+  SelfAttentionImpl(int64_t channels, attention::AttentionSpec spec, bool key_pool = true, int64_t heads = 1);
+  // x [B, C, H, W] -> [B, C, H, W]; H and W even when key_pool.
+  at::Tensor forward(const at::Tensor& x);
+
+  void set_attention(const attention::AttentionSpec& spec);
+  const attention::AttentionSpec& attention_spec() const { return spec; }
+  // Source of the random hashes of hashing types (default: the global CPU generator).
+  void set_generator(std::optional<at::Generator> generator) { this->generator = std::move(generator); }
+
+  attention::AttentionSpec spec;
+  bool key_pool;
+  int64_t heads;
+  std::optional<at::Generator> generator;
+  SNConv2d theta{nullptr}, phi{nullptr}, g{nullptr}, o{nullptr};
+  at::Tensor gamma;
+};
+TORCH_MODULE(SelfAttention);
+
+}  // namespace longgan::gan

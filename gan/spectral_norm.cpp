@@ -1,0 +1,85 @@
+#include "gan/spectral_norm.h"
+
+namespace longgan::gan {
+namespace {
+
+constexpr double kNormEps = 1e-12;
+
+at::Tensor unit(const at::Tensor& x) { return x / x.norm().clamp_min(kNormEps); }
+
+// One power iteration step count per forward in training mode, none in eval.
+int64_t iterations_for(const torch::nn::Module& module) { return module.is_training() ? 1 : 0; }
+
+}  // namespace
+
+at::Tensor spectral_sigma(const at::Tensor& weight, at::Tensor& u, int64_t iterations) {
+  const at::Tensor w = weight.reshape({weight.size(0), -1});
+  at::Tensor u_now, v_now;
+  {
+    torch::NoGradGuard no_grad;
+    const at::Tensor w32 = w.detach().to(at::kFloat);
+    u_now = u.to(at::kFloat);
+    v_now = unit(at::mv(w32.t(), u_now));
+    for (int64_t i = 0; i < iterations; ++i) {
+      u_now = unit(at::mv(w32, v_now));
+      v_now = unit(at::mv(w32.t(), u_now));
+    }
+    if (iterations > 0) u.copy_(u_now);
+  }
+  return at::dot(u_now, at::mv(w.to(at::kFloat), v_now));
+}
+
+void init_spectral_layer(at::Tensor& weight, at::Tensor& bias, at::Tensor& u) {
+  torch::NoGradGuard no_grad;
+  weight.normal_(0.0, 0.02);
+  if (bias.defined()) bias.zero_();
+  u.normal_();
+  u.div_(u.norm());
+}
+
+SNConv2dImpl::SNConv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size, bool with_bias)
+    : padding(kernel_size / 2) {
+  weight = register_parameter("weight", torch::empty({out_channels, in_channels, kernel_size, kernel_size}));
+  if (with_bias) bias = register_parameter("bias", torch::empty({out_channels}));
+  u = register_buffer("u", torch::empty({out_channels}));
+  init_spectral_layer(weight, bias, u);
+}
+
+at::Tensor SNConv2dImpl::normalized_weight() { return weight / spectral_sigma(weight, u, iterations_for(*this)); }
+
+double SNConv2dImpl::estimate_sigma(int64_t iterations) {
+  return spectral_sigma(weight, u, iterations).item<double>();
+}
+
+at::Tensor SNConv2dImpl::forward(const at::Tensor& x) {
+  return at::conv2d(x, normalized_weight(), bias, /*stride=*/1, /*padding=*/padding);
+}
+
+SNLinearImpl::SNLinearImpl(int64_t in_features, int64_t out_features, bool with_bias) {
+  weight = register_parameter("weight", torch::empty({out_features, in_features}));
+  if (with_bias) bias = register_parameter("bias", torch::empty({out_features}));
+  u = register_buffer("u", torch::empty({out_features}));
+  init_spectral_layer(weight, bias, u);
+}
+
+at::Tensor SNLinearImpl::normalized_weight() { return weight / spectral_sigma(weight, u, iterations_for(*this)); }
+
+double SNLinearImpl::estimate_sigma(int64_t iterations) {
+  return spectral_sigma(weight, u, iterations).item<double>();
+}
+
+at::Tensor SNLinearImpl::forward(const at::Tensor& x) { return at::linear(x, normalized_weight(), bias); }
+
+SNEmbeddingImpl::SNEmbeddingImpl(int64_t classes, int64_t dim) {
+  weight = register_parameter("weight", torch::empty({classes, dim}));
+  u = register_buffer("u", torch::empty({classes}));
+  at::Tensor no_bias;
+  init_spectral_layer(weight, no_bias, u);
+}
+
+at::Tensor SNEmbeddingImpl::forward(const at::Tensor& labels) {
+  const at::Tensor table = weight / spectral_sigma(weight, u, iterations_for(*this));
+  return at::embedding(table, labels);
+}
+
+}  // namespace longgan::gan

@@ -1,0 +1,53 @@
+#pragma once
+// Spectrally normalized layers (Miyato et al. 2018, as used by BigGAN): the weight, flattened to
+// [out, -1], is divided by an estimate of its largest singular value. The estimate keeps a
+// persistent left singular vector `u` (a buffer, part of the state dict); each forward in training
+// mode runs one power iteration and updates `u`; eval mode uses `u` as stored (no update).
+#include <torch/torch.h>
+
+namespace longgan::gan {
+
+// sigma(W) from the stored u: v = normalize(W^T u), sigma = u^T W v. With `iterations` > 0
+// (training), first runs that many power iterations and writes the new u into `u` (in place).
+// The gradient flows through W only (u, v are treated as constants, as in the reference).
+at::Tensor spectral_sigma(const at::Tensor& weight, at::Tensor& u, int64_t iterations);
+
+// Normal(0, 0.02) weights, zero bias, random unit u: the init of every layer here.
+void init_spectral_layer(at::Tensor& weight, at::Tensor& bias, at::Tensor& u);
+
+struct SNConv2dImpl : torch::nn::Module {
+  SNConv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size, bool bias = true);
+  // x [B, in, H, W] -> [B, out, H, W] ("same" padding, stride 1).
+  at::Tensor forward(const at::Tensor& x);
+  // weight / sigma, with one power iteration when training.
+  at::Tensor normalized_weight();
+  // Runs `iterations` power iterations (updating u) and returns the estimate of sigma.
+  double estimate_sigma(int64_t iterations);
+
+  int64_t padding;
+  at::Tensor weight, bias, u;
+};
+TORCH_MODULE(SNConv2d);
+
+struct SNLinearImpl : torch::nn::Module {
+  SNLinearImpl(int64_t in_features, int64_t out_features, bool bias = true);
+  // x [B, in] -> [B, out].
+  at::Tensor forward(const at::Tensor& x);
+  at::Tensor normalized_weight();
+  double estimate_sigma(int64_t iterations);
+
+  at::Tensor weight, bias, u;
+};
+TORCH_MODULE(SNLinear);
+
+// Class embedding whose table [classes, dim] is spectrally normalized (BigGAN's D projection).
+struct SNEmbeddingImpl : torch::nn::Module {
+  SNEmbeddingImpl(int64_t classes, int64_t dim);
+  // labels [B] int64 -> [B, dim].
+  at::Tensor forward(const at::Tensor& labels);
+
+  at::Tensor weight, u;
+};
+TORCH_MODULE(SNEmbedding);
+
+}  // namespace longgan::gan

@@ -1,0 +1,278 @@
+#include "gan/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
+
+#include <limits>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <type_traits>
+#include <vector>
+
+#include "gan/ema.h"
+#include "gan/losses.h"
+#include "gan/sampling.h"
+
+namespace longgan::gan {
+namespace {
+
+void require(bool ok, const std::string& field, const std::string& message) {
+  if (!ok) throw std::invalid_argument("train config: " + field + ": " + message);
+}
+
+// bf16 autocast for CUDA within a scope; nothing on other devices or when disabled.
+class CudaAutocast {
+ public:
+  CudaAutocast(bool enable, const torch::Device& device) : active_(enable && device.is_cuda()) {
+    if (!active_) return;
+    was_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    old_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::increment_nesting();
+  }
+  ~CudaAutocast() {
+    if (!active_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_autocast_enabled(at::kCUDA, was_enabled_);
+    at::autocast::set_autocast_dtype(at::kCUDA, old_dtype_);
+  }
+  CudaAutocast(const CudaAutocast&) = delete;
+  CudaAutocast& operator=(const CudaAutocast&) = delete;
+
+ private:
+  bool active_;
+  bool was_enabled_ = false;
+  at::ScalarType old_dtype_ = at::kBFloat16;
+};
+
+std::vector<std::pair<std::string, at::Tensor>> named_params(const torch::nn::Module& module) {
+  std::vector<std::pair<std::string, at::Tensor>> result;
+  for (const auto& item : module.named_parameters()) result.emplace_back(item.key(), item.value());
+  return result;
+}
+
+void add_module_state(std::map<std::string, at::Tensor>& out, const std::string& prefix,
+                      const torch::nn::Module& module) {
+  for (const auto& item : module.named_parameters()) out[prefix + item.key()] = item.value();
+  for (const auto& item : module.named_buffers()) out[prefix + item.key()] = item.value();
+}
+
+std::string shape_text(const at::Tensor& t) {
+  std::ostringstream text;
+  text << t.sizes() << " " << t.scalar_type();
+  return text.str();
+}
+
+void set_requires_grad(torch::nn::Module& module, bool value) {
+  for (auto& param : module.parameters()) param.set_requires_grad(value);
+}
+
+}  // namespace
+
+void TrainConfig::validate() const {
+  require(batch >= 1, "batch", "must be >= 1 (got " + std::to_string(batch) + ")");
+  require(lr_g > 0, "lr_g", "must be > 0");
+  require(lr_d > 0, "lr_d", "must be > 0");
+  require(beta1 >= 0 && beta1 < 1, "beta1", "must be in [0, 1)");
+  require(beta2 >= 0 && beta2 < 1, "beta2", "must be in [0, 1)");
+  require(eps > 0, "eps", "must be > 0");
+  require(d_steps >= 1, "d_steps", "must be >= 1 (got " + std::to_string(d_steps) + ")");
+  require(ortho >= 0, "ortho", "must be >= 0 (0 turns it off)");
+  require(ema_decay >= 0 && ema_decay <= 1, "ema_decay", "must be in [0, 1]");
+  require(ema_start >= 0, "ema_start", "must be >= 0");
+}
+
+nlohmann::json to_json(const TrainConfig& c) {
+  return {{"batch", c.batch}, {"lr_g", c.lr_g},       {"lr_d", c.lr_d},           {"beta1", c.beta1},
+          {"beta2", c.beta2}, {"eps", c.eps},         {"d_steps", c.d_steps},     {"ortho", c.ortho},
+          {"ema_decay", c.ema_decay}, {"ema_start", c.ema_start}, {"seed", c.seed}, {"bf16", c.bf16}};
+}
+
+TrainConfig train_config_from_json(const nlohmann::json& json) {
+  if (!json.is_object()) throw std::invalid_argument("train config: expected a JSON object");
+  TrainConfig config;
+  const nlohmann::json defaults = to_json(config);
+  for (const auto& [key, value] : json.items()) {
+    if (!defaults.contains(key)) {
+      std::string names;
+      for (const auto& [k, v] : defaults.items()) names += (names.empty() ? "" : ", ") + k;
+      throw std::invalid_argument("train config: unknown key \"" + key + "\"; known keys: " + names);
+    }
+  }
+  auto read = [&](const char* key, auto& field) {
+    if (!json.contains(key)) return;
+    const nlohmann::json& value = json.at(key);
+    using Field = std::decay_t<decltype(field)>;
+    bool ok = false;
+    if constexpr (std::is_same_v<Field, bool>) {
+      ok = value.is_boolean();
+    } else if constexpr (std::is_floating_point_v<Field>) {
+      ok = value.is_number();
+    } else if constexpr (std::is_unsigned_v<Field>) {
+      ok = value.is_number_unsigned();
+    } else {
+      ok = value.is_number_integer();
+    }
+    if (!ok) {
+      throw std::invalid_argument(std::string("train config: ") + key + ": wrong type (got " + value.dump() +
+                                  ", expected " + defaults.at(key).type_name() + ")");
+    }
+    value.get_to(field);
+  };
+  read("batch", config.batch);
+  read("lr_g", config.lr_g);
+  read("lr_d", config.lr_d);
+  read("beta1", config.beta1);
+  read("beta2", config.beta2);
+  read("eps", config.eps);
+  read("d_steps", config.d_steps);
+  read("ortho", config.ortho);
+  read("ema_decay", config.ema_decay);
+  read("ema_start", config.ema_start);
+  read("seed", config.seed);
+  read("bf16", config.bf16);
+  config.validate();
+  return config;
+}
+
+GanTrainer::GanTrainer(ModelConfig model, TrainConfig train, torch::Device device)
+    : model_(std::move(model)), train_(std::move(train)), device_(device),
+      rng_(at::make_generator<at::CPUGeneratorImpl>(train_.seed)) {
+  model_.validate();
+  train_.validate();
+  with_seeded_global_generator(train_.seed, [&] {
+    g_ = Generator(model_);
+    g_ema_ = Generator(model_);
+    d_ = Discriminator(model_);
+  });
+  g_->to(device_);
+  g_ema_->to(device_);
+  d_->to(device_);
+  update_ema(*g_ema_, *g_, 0.0, 0, std::numeric_limits<int64_t>::max());
+  g_ema_->eval();
+  for (Generator* g : {&g_, &g_ema_}) (*g)->set_attention_generator(rng_);
+  d_->set_attention_generator(rng_);
+  optim_g_ = std::make_unique<Adam>(named_params(*g_), AdamOptions{train_.lr_g, train_.beta1, train_.beta2, train_.eps});
+  optim_d_ = std::make_unique<Adam>(named_params(*d_), AdamOptions{train_.lr_d, train_.beta1, train_.beta2, train_.eps});
+}
+
+std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_real_batch) {
+  g_->train();
+  d_->train();
+  const auto long_options = at::TensorOptions().dtype(at::kLong).device(device_);
+  auto latents = [&](int64_t batch) {
+    at::Tensor z = truncated_normal(batch, model_.z_dim, 0.0, rng_).to(device_);
+    at::Tensor labels = random_labels(batch, model_.n_classes, rng_).to(device_);
+    return std::pair{z, labels};
+  };
+
+  std::map<std::string, double> result;
+  for (int64_t i = 0; i < train_.d_steps; ++i) {
+    auto [images, labels] = next_real_batch();
+    const int64_t batch = images.size(0);
+    images = images.to(device_, at::kFloat);
+    labels = labels.defined() ? labels.to(long_options) : at::zeros({batch}, long_options);
+    const auto [z, fake_labels] = latents(batch);
+    at::Tensor logits;
+    {
+      CudaAutocast autocast(train_.bf16, device_);
+      at::Tensor fake;
+      {
+        torch::NoGradGuard no_grad;
+        fake = g_->forward(z, fake_labels);
+      }
+      logits = d_->forward(at::cat({fake.to(images.dtype()), images}), at::cat({fake_labels, labels})).to(at::kFloat);
+    }
+    const auto split = logits.split(batch);
+    const HingeDLoss loss = hinge_d_loss(split[1], split[0]);
+    optim_d_->zero_grad();
+    (loss.real + loss.fake).backward();
+    optim_d_->step();
+    result["d_loss_real"] = loss.real.item<double>();
+    result["d_loss_fake"] = loss.fake.item<double>();
+  }
+
+  set_requires_grad(*d_, false);
+  const auto [z, fake_labels] = latents(train_.batch);
+  at::Tensor g_loss;
+  {
+    CudaAutocast autocast(train_.bf16, device_);
+    g_loss = hinge_g_loss(d_->forward(g_->forward(z, fake_labels), fake_labels).to(at::kFloat));
+  }
+  optim_g_->zero_grad();
+  g_loss.backward();
+  apply_ortho_regularization(g_->ortho_parameters(), train_.ortho);
+  optim_g_->step();
+  set_requires_grad(*d_, true);
+  result["g_loss"] = g_loss.item<double>();
+
+  ++step_;
+  update_ema(*g_ema_, *g_, train_.ema_decay, step_, train_.ema_start);
+  return result;
+}
+
+std::map<std::string, at::Tensor> GanTrainer::live_state() const {
+  std::map<std::string, at::Tensor> state;
+  add_module_state(state, "G.", *g_);
+  add_module_state(state, "G_ema.", *g_ema_);
+  add_module_state(state, "D.", *d_);
+  for (const auto& [name, tensor] : optim_g_->state()) state["optim_G." + name] = tensor;
+  for (const auto& [name, tensor] : optim_d_->state()) state["optim_D." + name] = tensor;
+  return state;
+}
+
+std::map<std::string, at::Tensor> GanTrainer::state() const {
+  std::map<std::string, at::Tensor> state;
+  for (const auto& [name, tensor] : live_state()) state[name] = tensor.detach().clone();
+  state["trainer.step"] = at::scalar_tensor(step_, at::TensorOptions().dtype(at::kLong));
+  {
+    std::lock_guard<std::mutex> lock(rng_.mutex());
+    state["trainer.generator"] = rng_.get_state();
+  }
+  return state;
+}
+
+void GanTrainer::load_state(const std::map<std::string, at::Tensor>& state) {
+  std::map<std::string, at::Tensor> live = live_state();
+  std::map<std::string, at::Tensor> expected = this->state();  // shapes and dtypes of every entry
+  std::vector<std::string> problems;
+  for (const auto& [name, tensor] : expected) {
+    auto it = state.find(name);
+    if (it == state.end()) {
+      problems.push_back("missing " + name + " " + shape_text(tensor));
+    } else if (!it->second.defined() || it->second.sizes() != tensor.sizes()) {
+      problems.push_back("shape mismatch " + name + ": expected " + shape_text(tensor) + ", got " +
+                         (it->second.defined() ? shape_text(it->second) : std::string("undefined")));
+    }
+  }
+  for (const auto& [name, tensor] : state) {
+    if (!expected.contains(name)) {
+      problems.push_back("unexpected " + name + " " + (tensor.defined() ? shape_text(tensor) : "undefined"));
+    }
+  }
+  if (!problems.empty()) {
+    std::string message = "trainer state does not match this model (" + std::to_string(problems.size()) +
+                          " problems; was it saved with another model config?):";
+    for (const std::string& problem : problems) message += "\n  " + problem;
+    throw std::runtime_error(message);
+  }
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& [name, tensor] : live) tensor.copy_(state.at(name));
+  }
+  step_ = state.at("trainer.step").item<int64_t>();
+  std::lock_guard<std::mutex> lock(rng_.mutex());
+  rng_.set_state(state.at("trainer.generator").cpu());
+}
+
+void GanTrainer::set_attention(const attention::AttentionSpec& spec) {
+  g_->set_attention(spec);
+  g_ema_->set_attention(spec);
+  d_->set_attention(spec);
+  model_.attention = spec;
+}
+
+}  // namespace longgan::gan

@@ -1,0 +1,91 @@
+#pragma once
+// BigGAN training (DESIGN.md §4): hinge loss, d_steps D updates per G update, orthogonal
+// regularization of G, EMA of G, bf16 autocast on CUDA. Everything random (latents, fake labels,
+// hashes of hashing attention types) comes from one CPU generator owned by the trainer, and
+// state() holds everything for a bit-exact resume.
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "gan/adam.h"
+#include "gan/discriminator.h"
+#include "gan/generator.h"
+#include "gan/model_config.h"
+
+namespace longgan::gan {
+
+struct TrainConfig {
+  int64_t batch = 16;        // batch of the G update
+  double lr_g = 1e-4;
+  double lr_d = 4e-4;
+  double beta1 = 0.0;
+  double beta2 = 0.999;
+  double eps = 1e-6;
+  int64_t d_steps = 2;
+  double ortho = 1e-4;       // orthogonal regularization strength (0: off)
+  double ema_decay = 0.9999;
+  int64_t ema_start = 1000;  // G_ema copies G before this step, averages from it on
+  uint64_t seed = 0;
+  bool bf16 = true;          // bf16 autocast; only acts on CUDA
+
+  // std::invalid_argument naming the field and the fix.
+  void validate() const;
+};
+
+// Keys: batch, lr_g, lr_d, beta1, beta2, eps, d_steps, ortho, ema_decay, ema_start, seed, bf16.
+// from_json: missing keys keep their defaults; unknown keys and wrong types throw.
+nlohmann::json to_json(const TrainConfig& config);
+TrainConfig train_config_from_json(const nlohmann::json& json);
+
+class GanTrainer {
+ public:
+  // A batch of real data: images [B, 3, R, R] in [-1, 1] and labels [B] int64 (an undefined
+  // tensor means class 0 for all).
+  using BatchSource = std::function<std::pair<at::Tensor, at::Tensor>()>;
+
+  // Validates both configs; initialises G and D from TrainConfig.seed (the global generator
+  // is left as it was).
+  GanTrainer(ModelConfig model, TrainConfig train, torch::Device device);
+
+  // d_steps D updates (each drawing a real batch), one G update, the EMA update.
+  // Returns d_loss_real and d_loss_fake (of the last D update) and g_loss.
+  std::map<std::string, double> train_step(const BatchSource& next_real_batch);
+  int64_t step() const { return step_; }
+
+  // "G.", "G_ema.", "D." (parameters and buffers), "optim_G.", "optim_D." (Adam),
+  // "trainer.step" (int64 scalar), "trainer.generator" (uint8 CPU generator state). Copies.
+  std::map<std::string, at::Tensor> state() const;
+  // std::runtime_error listing every missing, unexpected and shape-mismatched name (with shapes);
+  // nothing is changed then.
+  void load_state(const std::map<std::string, at::Tensor>& state);
+
+  Generator& generator() { return g_; }
+  Generator& g_ema() { return g_ema_; }
+  Discriminator& discriminator() { return d_; }
+  // Switches the attention type of G, G_ema and D.
+  void set_attention(const attention::AttentionSpec& spec);
+
+  const ModelConfig& model_config() const { return model_; }
+  const TrainConfig& train_config() const { return train_; }
+  const torch::Device& device() const { return device_; }
+
+ private:
+  std::map<std::string, at::Tensor> live_state() const;
+
+  ModelConfig model_;
+  TrainConfig train_;
+  torch::Device device_;
+  mutable at::Generator rng_;  // mutable: its mutex is taken to read the state
+  Generator g_{nullptr}, g_ema_{nullptr};
+  Discriminator d_{nullptr};
+  std::unique_ptr<Adam> optim_g_, optim_d_;
+  int64_t step_ = 0;
+};
+
+}  // namespace longgan::gan

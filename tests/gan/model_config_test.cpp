@@ -1,0 +1,86 @@
+#include "gan/model_config.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace longgan::gan {
+namespace {
+
+std::string error_of(const nlohmann::json& json) {
+  try {
+    model_config_from_json(json);
+  } catch (const std::invalid_argument& error) {
+    return error.what();
+  }
+  return "";
+}
+
+TEST(ModelConfig, JsonRoundTrip) {
+  ModelConfig config = ModelConfig::preset(64);
+  config.ch = 24;
+  config.z_dim = 100;
+  config.shared_dim = 32;
+  config.n_classes = 10;
+  config.g_attn = {32, 64};
+  config.d_attn = {16};
+  config.key_pool = false;
+  config.heads = 3;
+  config.hierarchical_z = false;
+  const nlohmann::json json = to_json(config);
+  for (const char* key : {"resolution", "ch", "z_dim", "shared_dim", "n_classes", "g_attn", "d_attn",
+                          "attention", "key_pool", "heads", "hierarchical_z"}) {
+    EXPECT_TRUE(json.contains(key)) << key;
+  }
+  EXPECT_EQ(json.size(), 11u);
+  const ModelConfig back = model_config_from_json(json);
+  EXPECT_EQ(to_json(back), json);
+}
+
+TEST(ModelConfig, PresetDefaultsPutAttentionAtLargestResolutionUpTo64) {
+  EXPECT_EQ(ModelConfig::preset(32).g_attn, std::vector<int64_t>{32});
+  EXPECT_EQ(ModelConfig::preset(32).d_attn, std::vector<int64_t>{16});
+  EXPECT_EQ(ModelConfig::preset(64).d_attn, std::vector<int64_t>{32});
+  EXPECT_EQ(ModelConfig::preset(128).g_attn, std::vector<int64_t>{64});
+  EXPECT_EQ(ModelConfig::preset(256).d_attn, std::vector<int64_t>{64});
+  const ModelConfig from_json = model_config_from_json({{"resolution", 32}});
+  EXPECT_EQ(from_json.g_attn, std::vector<int64_t>{32});
+  EXPECT_EQ(from_json.ch, 64);
+}
+
+TEST(ModelConfig, ChannelPlans) {
+  ModelConfig config = ModelConfig::preset(128);
+  config.ch = 1;
+  std::vector<int64_t> g_out, g_res, d_in, d_res;
+  for (const BlockPlan& b : generator_plan(config)) g_out.push_back(b.out_channels), g_res.push_back(b.resolution);
+  for (const BlockPlan& b : discriminator_plan(config)) d_in.push_back(b.in_channels), d_res.push_back(b.resolution);
+  EXPECT_EQ(g_out, (std::vector<int64_t>{16, 8, 4, 2, 1}));
+  EXPECT_EQ(g_res, (std::vector<int64_t>{8, 16, 32, 64, 128}));
+  EXPECT_EQ(d_in, (std::vector<int64_t>{3, 1, 2, 4, 8, 16}));
+  EXPECT_EQ(d_res, (std::vector<int64_t>{64, 32, 16, 8, 4, 4}));
+  config.resolution = 32;
+  d_res.clear();
+  for (const BlockPlan& b : discriminator_plan(config)) d_res.push_back(b.resolution);
+  EXPECT_EQ(d_res, (std::vector<int64_t>{16, 8, 4, 4}));
+}
+
+TEST(ModelConfig, LatentSplitGivesRemainderToFirstChunk) {
+  const LatentSplit split = latent_split(ModelConfig::preset(256));  // 6 blocks, 7 slots
+  EXPECT_EQ(split.chunk, 17);
+  EXPECT_EQ(split.first, 120 - 6 * 17);
+}
+
+TEST(ModelConfig, RejectsInvalidConfigsNamingTheField) {
+  EXPECT_NE(error_of({{"resolution", 32}, {"g_attn", {48}}}).find("g_attn"), std::string::npos);
+  EXPECT_NE(error_of({{"resolution", 32}, {"d_attn", {32}}}).find("d_attn"), std::string::npos);
+  EXPECT_NE(error_of({{"resolution", 32}, {"ch", 5}}).find("ch"), std::string::npos);
+  EXPECT_NE(error_of({{"resolution", 32}, {"ch", 8}, {"heads", 3}}).find("heads"), std::string::npos);
+  EXPECT_NE(error_of({{"resolution", 48}}).find("resolution"), std::string::npos);
+  EXPECT_NE(error_of({{"resolution", 32}, {"chanels", 8}}).find("chanels"), std::string::npos);
+  EXPECT_NE(error_of({{"resolution", 32}, {"ch", "wide"}}).find("ch"), std::string::npos);
+  EXPECT_NE(error_of({{"resolution", 32}, {"attention", {{"type", "nope"}}}}).find("attention"), std::string::npos);
+  EXPECT_NE(error_of({{"resolution", 32}, {"n_classes", 0}}).find("n_classes"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace longgan::gan

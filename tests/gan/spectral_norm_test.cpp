@@ -1,0 +1,55 @@
+#include "gan/spectral_norm.h"
+
+#include <gtest/gtest.h>
+
+namespace longgan::gan {
+namespace {
+
+double largest_singular_value(const at::Tensor& weight) {
+  return at::linalg_svdvals(weight.reshape({weight.size(0), -1}).to(at::kDouble)).max().item<double>();
+}
+
+TEST(SpectralNorm, PowerIterationMatchesSvdForConvAndLinear) {
+  torch::manual_seed(1);
+  SNConv2d conv(6, 10, 3);
+  SNLinear linear(12, 7);
+  const double conv_sigma = conv->estimate_sigma(50);
+  const double linear_sigma = linear->estimate_sigma(50);
+  EXPECT_NEAR(conv_sigma / largest_singular_value(conv->weight), 1.0, 1e-3);
+  EXPECT_NEAR(linear_sigma / largest_singular_value(linear->weight), 1.0, 1e-3);
+}
+
+TEST(SpectralNorm, TrainingForwardUpdatesUEvalDoesNot) {
+  torch::manual_seed(2);
+  SNLinear linear(5, 4);
+  const at::Tensor x = torch::randn({3, 5});
+  const at::Tensor u0 = linear->u.clone();
+  linear->eval();
+  linear->forward(x);
+  EXPECT_TRUE(at::equal(linear->u, u0));
+  linear->train();
+  linear->forward(x);
+  EXPECT_FALSE(at::equal(linear->u, u0));
+  EXPECT_NEAR(linear->u.norm().item<double>(), 1.0, 1e-6);
+}
+
+TEST(SpectralNorm, NormalizedWeightHasUnitSpectralNormAfterConvergence) {
+  torch::manual_seed(3);
+  SNConv2d conv(4, 8, 1, /*bias=*/false);
+  conv->estimate_sigma(100);
+  conv->eval();
+  const at::Tensor w = conv->normalized_weight();
+  EXPECT_NEAR(largest_singular_value(w.detach()), 1.0, 1e-3);
+  EXPECT_FALSE(conv->bias.defined());
+}
+
+TEST(SpectralNorm, GradientFlowsToWeight) {
+  torch::manual_seed(4);
+  SNLinear linear(3, 2);
+  linear->forward(torch::randn({4, 3})).sum().backward();
+  ASSERT_TRUE(linear->weight.grad().defined());
+  EXPECT_GT(linear->weight.grad().abs().sum().item<double>(), 0.0);
+}
+
+}  // namespace
+}  // namespace longgan::gan
