@@ -1,6 +1,9 @@
 #include "attention/dense.h"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace longgan::attention {
 namespace {
@@ -24,7 +27,9 @@ at::Tensor dense_attention_naive(const at::Tensor& q, const at::Tensor& k, const
 
 at::Tensor dense_attention_chunked(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
                                    int64_t chunk) {
-  TORCH_CHECK(chunk > 0, "dense_attention_chunked: chunk must be positive");
+  if (chunk < 1) {
+    throw std::invalid_argument("dense_attention_chunked: chunk must be >= 1, got " + std::to_string(chunk));
+  }
   const auto dtype = compute_dtype(q);
   auto kf = k.to(dtype).transpose(-2, -1);
   auto vf = v.to(dtype);

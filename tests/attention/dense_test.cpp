@@ -46,6 +46,41 @@ TEST(DenseAttention, GradientsMatchFiniteDifferences) {
             1e-7);
 }
 
+TEST(DenseAttention, GradientsMatchFiniteDifferencesThroughNaiveAndDispatch) {
+  auto q = randn({1, 2, 5, 3}, 16), k = randn({1, 2, 4, 3}, 17), v = randn({1, 2, 4, 2}, 18);
+  auto naive = [](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+    return dense_attention_naive(q, k, v, 0.7);
+  };
+  auto dispatched = [](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+    return attend(DenseOptions{}, q, k, v);
+  };
+  EXPECT_LT(testing::max_gradient_error(naive, q, k, v), 1e-7);
+  EXPECT_LT(testing::max_gradient_error(dispatched, q, k, v), 1e-7);
+}
+
+TEST(DenseAttention, LongInputsGoChunkedAndStayExactWithGradients) {
+  // B*H*M = 4096 fp32 logits per query row; 64 MiB holds 4096 rows, so 4500 queries are chunked.
+  auto q = randn({1, 1, 4500, 4}, 19), k = randn({1, 1, 4096, 4}, 20), v = randn({1, 1, 4096, 2}, 21);
+  auto qa = q.clone().requires_grad_(true), qb = q.clone().requires_grad_(true);
+  auto out = attend(DenseOptions{}, qa, k, v);
+  auto reference = dense_attention_naive(qb, k, v, 0.5);
+  EXPECT_LT(relative_error(out, reference), 1e-6);
+  auto w = randn(out.sizes(), 22);
+  (out * w).sum().backward();
+  (reference * w).sum().backward();
+  EXPECT_LT(relative_error(qa.grad(), qb.grad()), 1e-5);
+}
+
+TEST(DenseAttention, ChunkMustBePositive) {
+  auto q = randn({1, 1, 4, 2}, 23);
+  try {
+    dense_attention_chunked(q, q, q, 1.0, 0);
+    FAIL() << "chunk=0 accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("chunk must be >= 1, got 0"), std::string::npos) << e.what();
+  }
+}
+
 TEST(DenseAttention, Bf16StaysWithinToleranceOfFp32) {
   auto q = randn({1, 2, 64, 8}, 13), k = randn({1, 2, 16, 8}, 14), v = randn({1, 2, 16, 8}, 15);
   auto fp32 = attend(DenseOptions{}, q, k, v);

@@ -1,6 +1,9 @@
 // smyrf: exact when configured exact, a brute-force check of clustering and padding, gradients,
 // and measured approximation quality on structured inputs.
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
+
+#include <vector>
 
 #include "attention/attention.h"
 #include "attention_test_support.h"
@@ -63,6 +66,46 @@ TEST(SmyrfAttention, MatchesBruteForceWhenLengthsDoNotDivideTheClusterSize) {
   auto out = smyrf_attention_reference(q, k, v, options, 0.5, projections);
   EXPECT_LT(relative_error(out, smyrf_brute_force(q, k, v, options, 0.5, projections)), 1e-10);
   EXPECT_FALSE(out.isnan().any().item<bool>());
+}
+
+TEST(SmyrfAttention, PaddingTakesNoProbability) {
+  // Every value row is the same vector c, so any convex mixture of real keys gives exactly c;
+  // a padded key (zero row) taking probability would pull the output towards 0.
+  // N = 30 in clusters of 8 (2 padded query slots), M = 13 in clusters of 4 (3 padded keys).
+  auto q = randn({2, 2, 30, 6}, 30) * 3, k = randn({2, 2, 13, 6}, 31) * 3;
+  auto c = randn({1, 1, 1, 5}, 32);
+  auto v = c.expand({2, 2, 13, 5}).contiguous();
+  auto out = attend(smyrf(3, 8, 4), q, k, v, {.generator = seeded(33)});
+  ASSERT_EQ(out.sizes(), (at::IntArrayRef{2, 2, 30, 5}));
+  EXPECT_LT((out - c).abs().max().item<double>(), 1e-5);
+}
+
+TEST(SmyrfAttention, Bf16GradientsStayCloseToFp32) {
+  auto q = randn({1, 2, 32, 8}, 34), k = randn({1, 2, 16, 8}, 35), v = randn({1, 2, 16, 4}, 36);
+  auto w = randn({1, 2, 32, 4}, 37);
+  auto grads = [&](at::ScalarType type) {
+    auto qt = q.to(at::kBFloat16).to(type).requires_grad_(true);
+    auto kt = k.to(at::kBFloat16).to(type).requires_grad_(true);
+    auto vt = v.to(at::kBFloat16).to(type).requires_grad_(true);
+    (attend(smyrf(2, 8, 4), qt, kt, vt, {.generator = seeded(38)}).to(at::kFloat) * w).sum().backward();
+    return std::vector<at::Tensor>{qt.grad(), kt.grad(), vt.grad()};
+  };
+  // Same bf16-rounded inputs, so the same clusters: only the bf16 casts differ.
+  auto bf16 = grads(at::kBFloat16), fp32 = grads(at::kFloat);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(bf16[i].scalar_type(), at::kBFloat16);
+    EXPECT_LT(relative_error(bf16[i], fp32[i]), 2e-2) << "input " << i;
+  }
+}
+
+TEST(SmyrfAttention, CudaReferenceEqualsCpuReference) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  // Projections are drawn on the CPU and moved, so both devices hash alike for one seed.
+  auto q = randn({2, 2, 64, 8}, 39), k = randn({2, 2, 32, 8}, 40), v = randn({2, 2, 32, 4}, 41);
+  auto cpu = attend(smyrf(2, 16, 8), q, k, v, {.backend = Backend::Reference, .generator = seeded(42)});
+  auto cuda = attend(smyrf(2, 16, 8), q.cuda(), k.cuda(), v.cuda(),
+                     {.backend = Backend::Reference, .generator = seeded(42)});
+  EXPECT_LT(relative_error(cuda.cpu(), cpu), 1e-4);
 }
 
 TEST(SmyrfAttention, GradientsMatchFiniteDifferences) {
