@@ -2,6 +2,8 @@
 // BigGAN residual blocks.
 #include <torch/torch.h>
 
+#include <memory>
+
 #include "gan/conditional_batch_norm.h"
 #include "gan/spectral_norm.h"
 
@@ -30,5 +32,12 @@ struct DBlockImpl : torch::nn::Module {
   SNConv2d conv1{nullptr}, conv2{nullptr}, conv_sc{nullptr};  // conv_sc null: identity shortcut
 };
 TORCH_MODULE(DBlock);
+
+// Appends `module` to `list` (registered as "<list>.<index>") and returns it.
+template <typename Holder>
+Holder append(const std::shared_ptr<torch::nn::ModuleListImpl>& list, Holder module) {
+  list->push_back(module);
+  return module;
+}
 
 }  // namespace longgan::gan

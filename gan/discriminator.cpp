@@ -8,15 +8,16 @@ namespace longgan::gan {
 DiscriminatorImpl::DiscriminatorImpl(const ModelConfig& config_) : config(config_) {
   config.validate();
   const std::vector<BlockPlan> plan = discriminator_plan(config);
+  auto block_list = register_module("blocks", torch::nn::ModuleList());
+  auto attention_dict = register_module("attention", torch::nn::ModuleDict());
   for (size_t i = 0; i < plan.size(); ++i) {
-    blocks.push_back(register_module(
-        "blocks." + std::to_string(i),
+    blocks.push_back(append(block_list,
         DBlock(plan[i].in_channels, plan[i].out_channels, /*preactivation=*/i > 0, plan[i].sample)));
     // One attention block per listed resolution: after the first block that outputs it.
     const auto& sites = config.d_attn;
     const bool first_at_resolution = i == 0 || plan[i - 1].resolution != plan[i].resolution;
     if (first_at_resolution && std::find(sites.begin(), sites.end(), plan[i].resolution) != sites.end()) {
-      attention.emplace(i, register_module("attention." + std::to_string(i),
+      attention.emplace(i, add_attention(attention_dict, i,
                                            SelfAttention(plan[i].out_channels, config.attention,
                                                          config.key_pool, config.heads)));
     }

@@ -16,12 +16,14 @@ GeneratorImpl::GeneratorImpl(const ModelConfig& config_) : config(config_) {
     shared->weight.normal_(0.0, 0.02);
   }
   linear = register_module("linear", SNLinear(split.first, plan.front().in_channels * 4 * 4));
+  auto block_list = register_module("blocks", torch::nn::ModuleList());
+  auto attention_dict = register_module("attention", torch::nn::ModuleDict());
   for (size_t i = 0; i < plan.size(); ++i) {
-    blocks.push_back(register_module("blocks." + std::to_string(i),
+    blocks.push_back(append(block_list,
                                      GBlock(plan[i].in_channels, plan[i].out_channels, cond_dim)));
     const auto& sites = config.g_attn;
     if (std::find(sites.begin(), sites.end(), plan[i].resolution) != sites.end()) {
-      attention.emplace(i, register_module("attention." + std::to_string(i),
+      attention.emplace(i, add_attention(attention_dict, i,
                                            SelfAttention(plan[i].out_channels, config.attention,
                                                          config.key_pool, config.heads)));
     }

@@ -30,8 +30,8 @@ struct GeneratorImpl : torch::nn::Module {
   LatentSplit split;
   torch::nn::Embedding shared{nullptr};
   SNLinear linear{nullptr};
-  std::vector<GBlock> blocks;                    // registered as "blocks.<i>"
-  std::map<size_t, SelfAttention> attention;     // after block i, registered as "attention.<i>"
+  std::vector<GBlock> blocks;                    // registered as "blocks.<i>" (a ModuleList)
+  std::map<size_t, SelfAttention> attention;     // after block i, registered as "attention.<i>" (a ModuleDict)
   torch::nn::BatchNorm2d out_bn{nullptr};
   SNConv2d out_conv{nullptr};
 };

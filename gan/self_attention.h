@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <optional>
+#include <string>
 
 #include "attention/attention.h"
 #include "gan/spectral_norm.h"
@@ -32,5 +33,12 @@ struct SelfAttentionImpl : torch::nn::Module {
   at::Tensor gamma;
 };
 TORCH_MODULE(SelfAttention);
+
+// Registers `block` in `dict` under the key "<index>" and returns it.
+inline SelfAttention add_attention(const std::shared_ptr<torch::nn::ModuleDictImpl>& dict, size_t index,
+                                   SelfAttention block) {
+  dict->update({{std::to_string(index), block.ptr()}});
+  return block;
+}
 
 }  // namespace longgan::gan

@@ -6,8 +6,8 @@ namespace longgan::gan {
 namespace {
 
 TEST(Losses, HingeOnKnownLogits) {
-  const at::Tensor real = torch::tensor({2.0, 0.5, -1.0});   // relu(1 - x): 0, 0.5, 2
-  const at::Tensor fake = torch::tensor({-3.0, 0.0, 1.5});   // relu(1 + x): 0, 1, 2.5
+  const at::Tensor real = torch::tensor({2.0, 0.5, -1.0}, at::kDouble);   // relu(1 - x): 0, 0.5, 2
+  const at::Tensor fake = torch::tensor({-3.0, 0.0, 1.5}, at::kDouble);   // relu(1 + x): 0, 1, 2.5
   const HingeDLoss d = hinge_d_loss(real, fake);
   EXPECT_DOUBLE_EQ(d.real.item<double>(), 2.5 / 3);
   EXPECT_DOUBLE_EQ(d.fake.item<double>(), 3.5 / 3);
