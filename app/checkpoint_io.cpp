@@ -36,7 +36,7 @@ void print_attention_blocks(std::ostream& out, const nlohmann::json& manifest) {
   out << "attention blocks:\n";
   bool any = false;
   for (const char* network : {"G", "D"}) {
-    const std::string key = std::string(network) + "_attn";
+    const std::string key = std::string(network == std::string("G") ? "g" : "d") + "_attn";
     if (!model.contains(key)) continue;
     for (const auto& resolution : model[key]) {
       out << "  " << network << " at " << resolution.dump() << "x" << resolution.dump() << ": " << spec << "\n";

@@ -1,39 +1,105 @@
-// INTERIM: gan/ (ModelConfig, TrainConfig, GanTrainer, Generator) and datasets/ (Loader) have
-// not landed yet. The flag tables and defaults below are the app's side; the session classes
-// throw until they are wired to gan::GanTrainer and datasets::Loader.
+// The app's bridge to gan::GanTrainer and datasets::Loader.
 #include "app/train_session.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/cuda.h>
+
+#include <sstream>
 #include <stdexcept>
+
+#include "datasets/loader.h"
+#include "gan/generator.h"
+#include "gan/model_config.h"
+#include "gan/sampling.h"
+#include "gan/trainer.h"
 
 namespace longgan::app {
 namespace {
 
-[[noreturn]] void not_built() {
-  throw std::runtime_error("this build has no GAN library yet (gan/ and datasets/ are being written): "
-                           "train and sample are unavailable");
+constexpr const char* kLoaderPosition = "loader.position";
+
+torch::Device parse_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda") {
+    if (!torch::cuda::is_available()) {
+      throw std::runtime_error("run.device = cuda, but no CUDA GPU is visible to this build (see longgan --version); "
+                               "use --device cpu");
+    }
+    return torch::kCUDA;
+  }
+  throw std::invalid_argument("run.device must be cpu or cuda, got '" + name + "'");
+}
+
+// Latents and labels that stay the same for a run: drawn from their own generator.
+std::pair<at::Tensor, at::Tensor> fixed_latents(const gan::ModelConfig& model, int64_t n, uint64_t seed,
+                                                double truncation) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto z = gan::truncated_normal(n, model.z_dim, truncation, gen);
+  return {z, at::arange(n, at::kLong).remainder(model.n_classes)};
+}
+
+at::Tensor generate_images(gan::Generator& g, const at::Tensor& z, const at::Tensor& labels, const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  bool was_training = g->is_training();
+  g->eval();
+  auto images = g->forward(z.to(device), labels.to(device)).to(torch::kCPU, torch::kFloat);
+  g->train(was_training);
+  return images;
+}
+
+std::string shape_text(const at::Tensor& t) {
+  std::ostringstream out;
+  out << t.sizes();
+  return out.str();
+}
+
+// Copies `tensors` (names as in named_parameters/named_buffers) into `module`, or throws
+// listing every missing, unexpected and shape-mismatched name.
+void load_module(torch::nn::Module& module, const checkpoints::TensorMap& tensors, const std::string& what) {
+  std::map<std::string, at::Tensor> slots;
+  for (const auto& p : module.named_parameters()) slots[p.key()] = p.value();
+  for (const auto& b : module.named_buffers()) slots[b.key()] = b.value();
+  std::vector<std::string> problems;
+  for (const auto& [name, slot] : slots) {
+    auto it = tensors.find(name);
+    if (it == tensors.end()) problems.push_back("missing " + name + " " + shape_text(slot));
+    else if (it->second.sizes() != slot.sizes())
+      problems.push_back(name + ": checkpoint " + shape_text(it->second) + " vs model " + shape_text(slot));
+  }
+  for (const auto& [name, tensor] : tensors) {
+    if (!slots.count(name)) problems.push_back("unexpected " + name + " " + shape_text(tensor));
+  }
+  if (!problems.empty()) {
+    std::string text = what + " does not match the model config (" + std::to_string(problems.size()) + " names):";
+    for (const auto& p : problems) text += "\n  " + p;
+    throw std::runtime_error(text);
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [name, slot] : slots) slot.copy_(tensors.at(name));
 }
 
 }  // namespace
 
 nlohmann::json default_session_config() {
-  return {{"model",
-           {{"resolution", 32}, {"ch", 16}, {"dim_z", 120}, {"G_attn", {16}}, {"D_attn", {16}},
-            {"attention", attention::to_json(attention::DenseOptions{})}, {"key_pool", true}, {"heads", 1}}},
-          {"train",
-           {{"batch", 16}, {"lr_G", 1e-4}, {"lr_D", 4e-4}, {"D_steps", 2}, {"ema_decay", 0.9999}, {"ema_start", 0},
-            {"ortho_reg", 1e-4}}}};
+  // The built-in default: the small 32x32 CPU preset.
+  gan::ModelConfig model = gan::ModelConfig::preset(32);
+  model.ch = 32;
+  return {{"model", gan::to_json(model)}, {"train", gan::to_json(gan::TrainConfig{})}};
 }
 
 const std::vector<ConfigFlag>& model_flags() {
   static const std::vector<ConfigFlag> flags{
-      {"resolution", "model", "resolution", "Image resolution (32, 64, 128, 256)"},
-      {"ch", "model", "ch", "Channel multiplier"},
-      {"dim-z", "model", "dim_z", "Latent size"},
-      {"g-attn", "model", "G_attn", "Resolutions of G's attention blocks, e.g. 64,128"},
-      {"d-attn", "model", "D_attn", "Resolutions of D's attention blocks, e.g. 64"},
+      {"resolution", "model", "resolution", "Image resolution: 32, 64, 128 or 256"},
+      {"ch", "model", "ch", "Channel multiplier (BigGAN: 64 or 96)"},
+      {"z-dim", "model", "z_dim", "Latent size"},
+      {"shared-dim", "model", "shared_dim", "Shared class embedding size"},
+      {"classes", "model", "n_classes", "Number of classes (1: unconditional)"},
+      {"g-attn", "model", "g_attn", "Resolutions of G's attention blocks, e.g. 64,128"},
+      {"d-attn", "model", "d_attn", "Resolutions of D's attention blocks, e.g. 64"},
       {"attention", "model", "attention", "Attention type and options, e.g. smyrf:hashes=4,q_cluster=2048"},
       {"key-pool", "model", "key_pool", "Max-pool keys and values 2x2 (true/false)"},
       {"heads", "model", "heads", "Attention heads"},
+      {"hierarchical-z", "model", "hierarchical_z", "Split z across G's blocks (true/false)"},
   };
   return flags;
 }
@@ -41,36 +107,162 @@ const std::vector<ConfigFlag>& model_flags() {
 const std::vector<ConfigFlag>& train_flags() {
   static const std::vector<ConfigFlag> flags{
       {"batch", "train", "batch", "Batch size"},
-      {"lr-g", "train", "lr_G", "Adam learning rate of G"},
-      {"lr-d", "train", "lr_D", "Adam learning rate of D"},
-      {"d-steps", "train", "D_steps", "D steps per G step"},
+      {"lr-g", "train", "lr_g", "Adam learning rate of G"},
+      {"lr-d", "train", "lr_d", "Adam learning rate of D"},
+      {"beta1", "train", "beta1", "Adam beta1"},
+      {"beta2", "train", "beta2", "Adam beta2"},
+      {"adam-eps", "train", "eps", "Adam epsilon"},
+      {"d-steps", "train", "d_steps", "D steps per G step"},
+      {"ortho", "train", "ortho", "Orthogonal regularization strength on G (0: off)"},
       {"ema-decay", "train", "ema_decay", "Decay of the EMA of G's weights"},
-      {"ema-start", "train", "ema_start", "Step after which the EMA starts"},
-      {"ortho-reg", "train", "ortho_reg", "Orthogonal regularization strength on G"},
+      {"ema-start", "train", "ema_start", "Step from which G_ema averages (before it, G_ema copies G)"},
+      {"bf16", "train", "bf16", "bf16 autocast on CUDA (true/false)"},
   };
   return flags;
 }
 
-struct TrainSession::Impl {};
-TrainSession::TrainSession(const nlohmann::json&) { not_built(); }
-TrainSession::~TrainSession() = default;
-std::map<std::string, double> TrainSession::train_step() { not_built(); }
-int64_t TrainSession::images_per_step() const { not_built(); }
-checkpoints::TensorMap TrainSession::state() { not_built(); }
-void TrainSession::load_state(const checkpoints::TensorMap&) { not_built(); }
-at::Tensor TrainSession::fixed_samples(int64_t) { not_built(); }
-nlohmann::json TrainSession::attention_json() const { not_built(); }
-nlohmann::json TrainSession::data_fingerprint() const { not_built(); }
+struct TrainSession::Impl {
+  gan::ModelConfig model;
+  gan::TrainConfig train;
+  torch::Device device;
+  std::string data;
+  uint64_t seed;
+  gan::GanTrainer trainer;
+  std::unique_ptr<datasets::Loader> loader;
 
-struct CheckpointGenerator::Impl {};
-CheckpointGenerator::CheckpointGenerator(const checkpoints::Checkpoint&, const std::optional<attention::AttentionSpec>&,
-                                         const std::string&) {
-  not_built();
+  Impl(const nlohmann::json& config, gan::ModelConfig m, gan::TrainConfig t)
+      : model(std::move(m)),
+        train(std::move(t)),
+        device(parse_device(config["run"]["device"].get<std::string>())),
+        data(config["run"]["data"].get<std::string>()),
+        seed(config["run"]["seed"].get<uint64_t>()),
+        trainer(model, train, device) {
+    open_loader(0);
+  }
+
+  void open_loader(int64_t position) {
+    loader.reset();
+    datasets::LoaderOptions options;
+    options.batch = train.batch;
+    options.seed = seed;
+    options.pin_memory = device.is_cuda();
+    options.start_position = position;
+    auto next = std::make_unique<datasets::Loader>(data, options);
+    const auto& header = next->reader().header();
+    if (header.height != model.resolution || header.width != model.resolution) {
+      throw std::runtime_error("data '" + data + "' holds " + std::to_string(header.height) + "x" +
+                               std::to_string(header.width) + " images but model.resolution is " +
+                               std::to_string(model.resolution) + "; pass --resolution " +
+                               std::to_string(header.height) + " or prepare the data at " +
+                               std::to_string(model.resolution));
+    }
+    if (model.n_classes > 1 && static_cast<int64_t>(header.label_count) > model.n_classes) {
+      throw std::runtime_error("data '" + data + "' has " + std::to_string(header.label_count) +
+                               " classes but model.n_classes is " + std::to_string(model.n_classes) +
+                               "; pass --classes " + std::to_string(header.label_count));
+    }
+    loader = std::move(next);
+  }
+};
+
+namespace {
+gan::ModelConfig model_of(const nlohmann::json& config) { return gan::model_config_from_json(config["model"]); }
+gan::TrainConfig train_of(const nlohmann::json& config) {
+  auto train = gan::train_config_from_json(config["train"]);
+  train.seed = config["run"]["seed"].get<uint64_t>();
+  return train;
 }
+}  // namespace
+
+TrainSession::TrainSession(const nlohmann::json& config)
+    : impl_(std::make_unique<Impl>(config, model_of(config), train_of(config))) {}
+TrainSession::~TrainSession() = default;
+
+std::map<std::string, double> TrainSession::train_step() {
+  auto& s = *impl_;
+  return s.trainer.train_step([&]() -> std::pair<at::Tensor, at::Tensor> {
+    auto batch = s.loader->next();
+    at::Tensor labels = s.model.n_classes > 1 ? batch.labels.to(s.device) : at::Tensor();
+    return {batch.images.to(s.device, /*non_blocking=*/true), labels};
+  });
+}
+
+int64_t TrainSession::images_per_step() const { return impl_->train.batch * impl_->train.d_steps; }
+
+checkpoints::TensorMap TrainSession::state() {
+  auto state = impl_->trainer.state();
+  state[kLoaderPosition] = at::scalar_tensor(impl_->loader->position(), at::kLong);
+  return state;
+}
+
+void TrainSession::load_state(const checkpoints::TensorMap& state) {
+  checkpoints::TensorMap trainer_state = state;
+  auto position = trainer_state.find(kLoaderPosition);
+  if (position == trainer_state.end()) throw std::runtime_error("checkpoint has no " + std::string(kLoaderPosition));
+  int64_t samples = position->second.item<int64_t>();
+  trainer_state.erase(position);
+  impl_->trainer.load_state(trainer_state);
+  impl_->open_loader(samples);
+}
+
+at::Tensor TrainSession::fixed_samples(int64_t n) {
+  auto [z, labels] = fixed_latents(impl_->model, n, impl_->seed + 1, 0.0);
+  return generate_images(impl_->trainer.g_ema(), z, labels, impl_->device);
+}
+
+nlohmann::json TrainSession::attention_json() const { return attention::to_json(impl_->model.attention); }
+
+nlohmann::json TrainSession::data_fingerprint() const {
+  const auto& header = impl_->loader->reader().header();
+  std::ostringstream hex;
+  hex << std::hex << impl_->loader->fingerprint();
+  return {{"file", impl_->data}, {"fingerprint", hex.str()}, {"count", header.count},
+          {"resolution", header.height}};
+}
+
+nlohmann::json TrainSession::model_json() const { return gan::to_json(impl_->model); }
+nlohmann::json TrainSession::train_json() const { return gan::to_json(impl_->train); }
+
+struct CheckpointGenerator::Impl {
+  gan::ModelConfig model;
+  torch::Device device;
+  gan::Generator g{nullptr};
+};
+
+CheckpointGenerator::CheckpointGenerator(const checkpoints::Checkpoint& checkpoint,
+                                         const std::optional<attention::AttentionSpec>& attention,
+                                         const std::string& device)
+    : impl_(std::make_unique<Impl>(Impl{gan::model_config_from_json(checkpoint.manifest.at("config").at("model")),
+                                        parse_device(device)})) {
+  if (attention) impl_->model.attention = *attention;
+  impl_->g = gan::Generator(impl_->model);
+  auto file = checkpoint.files.find("G_ema");
+  if (file == checkpoint.files.end()) {
+    throw std::runtime_error("checkpoint '" + checkpoint.dir.string() + "' has no G_ema.pt");
+  }
+  load_module(*impl_->g, file->second, "G_ema of checkpoint '" + checkpoint.dir.string() + "'");
+  impl_->g->to(impl_->device);
+  // Fixed hashes for sampling: the same z gives the same image on every call.
+  impl_->g->set_attention_generator(at::make_generator<at::CPUGeneratorImpl>(0));
+}
+
 CheckpointGenerator::~CheckpointGenerator() = default;
-at::Tensor CheckpointGenerator::sample_z(int64_t, uint64_t, double) const { not_built(); }
-at::Tensor CheckpointGenerator::generate(const at::Tensor&) { not_built(); }
-void CheckpointGenerator::set_attention(const attention::AttentionSpec&) { not_built(); }
-const attention::AttentionSpec& CheckpointGenerator::attention() const { not_built(); }
+
+at::Tensor CheckpointGenerator::sample_z(int64_t n, uint64_t seed, double truncation) const {
+  return fixed_latents(impl_->model, n, seed, truncation).first;
+}
+
+at::Tensor CheckpointGenerator::generate(const at::Tensor& z) {
+  impl_->g->set_attention_generator(at::make_generator<at::CPUGeneratorImpl>(0));
+  auto labels = at::arange(z.size(0), at::kLong).remainder(impl_->model.n_classes);
+  return generate_images(impl_->g, z, labels, impl_->device);
+}
+
+void CheckpointGenerator::set_attention(const attention::AttentionSpec& spec) {
+  impl_->model.attention = spec;
+  impl_->g->set_attention(spec);
+}
+
+const attention::AttentionSpec& CheckpointGenerator::attention() const { return impl_->model.attention; }
 
 }  // namespace longgan::app

@@ -39,6 +39,9 @@ class TrainSession {
   // training random streams): [n, 3, H, W] in [-1, 1].
   at::Tensor fixed_samples(int64_t n);
   nlohmann::json attention_json() const;
+  // The complete model and train sections (defaults filled in), as run.
+  nlohmann::json model_json() const;
+  nlohmann::json train_json() const;
   nlohmann::json data_fingerprint() const;
 
  private:
