@@ -51,6 +51,7 @@ __global__ void __launch_bounds__(kThreads) smyrf_forward_kernel(SmyrfArgs a, fl
   __shared__ float scores[kTile][kThreads];
   const QkvArgs& p = a.qkv;
   const ClusterBlock blk = decode_block(blockIdx.x, a.q_cluster, a.clusters, a.rounds);
+  if (blk.cluster * a.q_cluster + blk.first >= p.n) return;  // a block past the last query (uniform)
   const int64_t in_cluster = blk.first + threadIdx.x;
   const int64_t qpos = blk.cluster * a.q_cluster + in_cluster;
   const bool active = in_cluster < a.q_cluster && qpos < p.n;
@@ -115,6 +116,7 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float vs[kTile][DV];
   const QkvArgs& p = a.qkv;
   const ClusterBlock blk = decode_block(blockIdx.x, a.q_cluster, a.clusters, a.rounds);
+  if (blk.cluster * a.q_cluster + blk.first >= p.n) return;  // a block past the last query (uniform)
   const int64_t in_cluster = blk.first + threadIdx.x;
   const int64_t qpos = blk.cluster * a.q_cluster + in_cluster;
   const bool active = in_cluster < a.q_cluster && qpos < p.n;
@@ -169,6 +171,7 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float deltas[kTile];
   const QkvArgs& p = a.qkv;
   const ClusterBlock blk = decode_block(blockIdx.x, a.k_cluster, a.clusters, a.rounds);
+  if (blk.cluster * a.k_cluster + blk.first >= p.m) return;  // a block past the last key (uniform)
   const int64_t in_cluster = blk.first + threadIdx.x;
   const int64_t kpos = blk.cluster * a.k_cluster + in_cluster;
   const bool active = in_cluster < a.k_cluster && kpos < p.m;
