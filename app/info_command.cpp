@@ -1,8 +1,29 @@
+// longgan info CHECKPOINT: the manifest, the attention type of each block, parameter counts.
+#include <iostream>
+
+#include "app/checkpoint_io.h"
 #include "app/cli.h"
+#include "checkpoints/checkpoint.h"
 
 namespace longgan::app {
 
-// TODO(helper): longgan info.
-int run_info(int, char**) { throw std::runtime_error("longgan info is not implemented yet"); }
+int run_info(int argc, char** argv) {
+  cxxopts::Options options(argv[0], "Print a checkpoint's manifest, attention types and parameter counts.");
+  options.add_options()("checkpoint", "Run directory (resolved through 'latest') or step-NNNNNN directory",
+                        cxxopts::value<std::string>());
+  options.parse_positional({"checkpoint"});
+  options.positional_help("CHECKPOINT");
+  auto args = parse_command_line(options, argc, argv);
+  if (!args) return 0;
+  auto dir = checkpoints::resolve_checkpoint(required<std::string>(*args, "checkpoint"));
+  auto manifest = checkpoints::read_manifest(dir);
+  std::cout << "checkpoint: " << dir.string() << "\n"
+            << "step: " << manifest.value("step", int64_t{0}) << "\n\n";
+  print_attention_blocks(std::cout, manifest);
+  std::cout << "\n";
+  print_parameter_counts(std::cout, dir, manifest);
+  std::cout << "\nmanifest:\n" << manifest.dump(2) << std::endl;
+  return 0;
+}
 
 }  // namespace longgan::app

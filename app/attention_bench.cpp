@@ -1,0 +1,298 @@
+#include "app/attention_bench.h"
+
+#include <torch/cuda.h>
+#include <torch/serialize.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+#include <stdexcept>
+
+#include <malloc.h>
+
+#include "longgan/build_config.h"
+
+#if LONGGAN_HAVE_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+namespace longgan::app {
+namespace {
+
+using attention::Backend;
+
+const char* backend_name(Backend backend) {
+  switch (backend) {
+    case Backend::Reference: return "reference";
+    case Backend::Kernel: return "kernel";
+    default: return "auto";
+  }
+}
+
+void synchronize(const at::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  size_t mid = values.size() / 2;
+  return values.size() % 2 ? values[mid] : 0.5 * (values[mid - 1] + values[mid]);
+}
+
+// Milliseconds of `work` (median of `repeats` after `warmup` untimed runs).
+template <class Work>
+double time_ms(const at::Device& device, const AttentionBenchSettings& settings, Work&& work) {
+  for (int i = 0; i < settings.warmup; ++i) work();
+  synchronize(device);
+  std::vector<double> times;
+  for (int i = 0; i < std::max(1, settings.repeats); ++i) {
+    auto start = std::chrono::steady_clock::now();
+    work();
+    synchronize(device);
+    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  return median(times);
+}
+
+// Peak memory of one call of `work`, in MiB above what was in use before it.
+// CUDA: the caching allocator's peak. CPU: growth of the resident set's high-water mark, which
+// /proc/self/clear_refs can reset; unavailable elsewhere.
+std::optional<int64_t> read_status_kib(const char* field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field, 0) == 0) return std::stoll(line.substr(std::string(field).size()));
+  }
+  return std::nullopt;
+}
+
+template <class Work>
+std::optional<double> peak_mb(const at::Device& device, Work&& work) {
+#if LONGGAN_HAVE_CUDA
+  if (device.is_cuda()) {
+    namespace alloc = c10::cuda::CUDACachingAllocator;
+    synchronize(device);
+    auto index = device.index() < 0 ? 0 : device.index();
+    alloc::resetPeakStats(index);
+    int64_t before = alloc::getDeviceStats(index).allocated_bytes[0].current;
+    work();
+    synchronize(device);
+    int64_t peak = alloc::getDeviceStats(index).allocated_bytes[0].peak;
+    return static_cast<double>(peak - before) / (1024.0 * 1024.0);
+  }
+#endif
+  if (device.is_cpu()) {
+    // Large tensors must come from fresh mappings for the resident set to show them: a fixed
+    // mmap threshold stops glibc from recycling freed tensor memory inside its heap.
+    static const bool fixed_threshold = mallopt(M_MMAP_THRESHOLD, 256 * 1024) == 1;
+    if (!fixed_threshold) return std::nullopt;
+    malloc_trim(0);
+    std::ofstream reset("/proc/self/clear_refs");
+    if (!(reset << "5" << std::flush)) return std::nullopt;
+    reset.close();
+    auto before = read_status_kib("VmRSS:");
+    work();
+    auto peak = read_status_kib("VmHWM:");
+    if (!before || !peak) return std::nullopt;
+    return static_cast<double>(std::max<int64_t>(0, *peak - *before)) / 1024.0;
+  }
+  return std::nullopt;
+}
+
+struct Prepared {
+  attention::AttentionSpec spec;
+  attention::CallOptions call;
+};
+
+Prepared prepare(const AttentionBenchCase& c, const AttentionBenchInputs& in) {
+  int64_t n = in.q.size(2), m = in.k.size(2);
+  Prepared p{c.spec ? *c.spec : default_bench_spec(c.type, n, m), {}};
+  p.call.backend = c.backend;
+  p.call.query_grid = attention::resolve_grid({}, n, "query");
+  p.call.key_grid = attention::resolve_grid({}, m, "key");
+  return p;
+}
+
+AttentionBenchRow measure(const AttentionBenchCase& c, const AttentionBenchInputs& in,
+                          const AttentionBenchSettings& settings, const at::Tensor& dense_out) {
+  AttentionBenchRow row;
+  row.type = c.type;
+  row.spec = c.label;
+  row.backend = backend_name(c.backend);
+  row.batch = in.q.size(0), row.heads = in.q.size(1), row.n = in.q.size(2), row.m = in.k.size(2);
+  row.dqk = in.q.size(3), row.dv = in.v.size(3);
+  try {
+    Prepared p = prepare(c, in);
+    row.spec = attention::to_string(p.spec);
+    auto device = in.q.device();
+    auto run_forward = [&] {
+      // A fixed generator per call: every repeat (and every backend) sees the same hashes.
+      p.call.generator = at::make_generator<at::CPUGeneratorImpl>(1234);
+      return attention::attend(p.spec, in.q, in.k, in.v, p.call);
+    };
+    {
+      at::NoGradGuard no_grad;
+      at::Tensor out = run_forward();
+      if (dense_out.defined()) {
+        auto diff = (out.to(at::kFloat) - dense_out).norm().item<double>();
+        row.relative_error = diff / dense_out.norm().item<double>();
+      }
+      row.forward_ms = time_ms(device, settings, run_forward);
+    }
+    if (settings.backward) {
+      auto q = in.q.detach().clone().requires_grad_(true);
+      auto k = in.k.detach().clone().requires_grad_(true);
+      auto v = in.v.detach().clone().requires_grad_(true);
+      auto grad = at::ones({in.q.size(0), in.q.size(1), in.q.size(2), in.v.size(3)}, in.v.options());
+      auto run_both = [&] {
+        p.call.generator = at::make_generator<at::CPUGeneratorImpl>(1234);
+        auto out = attention::attend(p.spec, q, k, v, p.call);
+        out.backward(grad);
+        q.mutable_grad().reset();
+        k.mutable_grad().reset();
+        v.mutable_grad().reset();
+      };
+      row.forward_backward_ms = time_ms(device, settings, run_both);
+      row.peak_mb = peak_mb(device, run_both);
+    } else {
+      at::NoGradGuard no_grad;
+      row.peak_mb = peak_mb(device, run_forward);
+    }
+  } catch (const std::exception& e) {
+    row.error = e.what();
+  }
+  return row;
+}
+
+}  // namespace
+
+attention::AttentionSpec default_bench_spec(const std::string& type, int64_t n, int64_t m) {
+  attention::AttentionSpec spec = attention::parse_attention_spec(type);
+  if (auto* smyrf = std::get_if<attention::SmyrfOptions>(&spec)) {
+    // At least 8 clusters, at most 2048 queries each (the BigGAN/CelebA-HQ budget).
+    int64_t clusters = std::max<int64_t>(8, (n + 2047) / 2048);
+    clusters = std::min({clusters, n, m});
+    smyrf->q_cluster = (n + clusters - 1) / clusters;
+    smyrf->k_cluster = (m + clusters - 1) / clusters;
+    // Rounding can change the cluster count; the key side follows the query side.
+    int64_t q_clusters = (n + smyrf->q_cluster - 1) / smyrf->q_cluster;
+    smyrf->k_cluster = (m + q_clusters - 1) / q_clusters;
+  } else if (auto* clustered = std::get_if<attention::ClusteredOptions>(&spec)) {
+    clustered->clusters = std::min<int64_t>(clustered->clusters, n);
+  } else if (auto* improved = std::get_if<attention::ImprovedClusteredOptions>(&spec)) {
+    improved->clustering.clusters = std::min<int64_t>(improved->clustering.clusters, n);
+    improved->topk = std::min<int64_t>(improved->topk, m);
+  }
+  attention::validate_lengths(spec, n, m);
+  return spec;
+}
+
+AttentionBenchInputs random_bench_inputs(int64_t batch, int64_t heads, int64_t n, int64_t m, int64_t dqk,
+                                         int64_t dv, at::Device device, at::ScalarType dtype) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  auto make = [&](int64_t len, int64_t dim) {
+    return at::randn({batch, heads, len, dim}, gen, at::TensorOptions().dtype(at::kFloat)).to(device, dtype);
+  };
+  return {make(n, dqk), make(m, dqk), make(m, dv), "random"};
+}
+
+AttentionBenchInputs load_bench_inputs(const std::string& path, at::Device device,
+                                       std::optional<at::ScalarType> dtype) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw std::runtime_error("--qkv " + path + ": cannot open the file");
+  std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  c10::IValue value;
+  try {
+    value = torch::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("--qkv " + path +
+                             ": not a tensor dict saved with torch.save({'q': q, 'k': k, 'v': v}, path) "
+                             "or torch::pickle_save (" + std::string(e.what()).substr(0, 200) + ")");
+  }
+  if (!value.isGenericDict()) throw std::runtime_error("--qkv " + path + ": expected a dict with keys q, k, v");
+  auto dict = value.toGenericDict();
+  AttentionBenchInputs in;
+  in.source = path;
+  for (auto [name, slot] : {std::pair{"q", &in.q}, {"k", &in.k}, {"v", &in.v}}) {
+    auto it = dict.find(c10::IValue(std::string(name)));
+    if (it == dict.end() || !it->value().isTensor()) {
+      throw std::runtime_error("--qkv " + path + ": missing tensor '" + name + "'");
+    }
+    at::Tensor t = it->value().toTensor();
+    if (t.dim() == 3) t = t.unsqueeze(1);  // [B, N, D] -> one head
+    if (t.dim() != 4) {
+      throw std::runtime_error("--qkv " + path + ": tensor '" + name + "' must be [B, H, len, dim] or [B, len, dim]");
+    }
+    *slot = t.to(device, dtype.value_or(t.scalar_type())).contiguous();
+  }
+  return in;
+}
+
+std::vector<AttentionBenchRow> run_attention_bench(const std::vector<AttentionBenchCase>& cases,
+                                                   const AttentionBenchInputs& inputs,
+                                                   const AttentionBenchSettings& settings) {
+  std::vector<AttentionBenchRow> rows;
+  AttentionBenchCase baseline{"dense", attention::DenseOptions{}, "dense", Backend::Auto};
+  at::Tensor dense_out;
+  {
+    at::NoGradGuard no_grad;
+    dense_out = attention::attend(attention::DenseOptions{}, inputs.q, inputs.k, inputs.v).to(at::kFloat);
+  }
+  rows.push_back(measure(baseline, inputs, settings, dense_out));
+  for (const auto& c : cases) {
+    if (c.type == "dense" && c.backend == Backend::Auto) continue;  // the baseline row
+    rows.push_back(measure(c, inputs, settings, dense_out));
+  }
+  const auto& dense = rows.front();
+  for (auto& row : rows) {
+    if (dense.forward_ms > 0) row.forward_ratio = row.forward_ms / dense.forward_ms;
+    if (dense.forward_backward_ms > 0) row.forward_backward_ratio = row.forward_backward_ms / dense.forward_backward_ms;
+  }
+  return rows;
+}
+
+std::string format_bench_table(const std::vector<AttentionBenchRow>& rows) {
+  std::ostringstream out;
+  out << std::left << std::setw(20) << "type" << std::setw(10) << "backend" << std::right << std::setw(7) << "N"
+      << std::setw(7) << "M" << std::setw(11) << "fwd ms" << std::setw(8) << "x dense" << std::setw(12)
+      << "fwd+bwd ms" << std::setw(8) << "x dense" << std::setw(10) << "peak MiB" << std::setw(10) << "rel err"
+      << "  spec\n";
+  out << std::fixed;
+  for (const auto& r : rows) {
+    out << std::left << std::setw(20) << r.type << std::setw(10) << r.backend << std::right << std::setw(7) << r.n
+        << std::setw(7) << r.m;
+    if (!r.error.empty()) {
+      out << "  failed: " << r.error << "\n";
+      continue;
+    }
+    out << std::setprecision(2) << std::setw(11) << r.forward_ms << std::setw(8) << r.forward_ratio << std::setw(12)
+        << r.forward_backward_ms << std::setw(8) << r.forward_backward_ratio << std::setw(10);
+    if (r.peak_mb) out << std::setprecision(1) << *r.peak_mb; else out << "n/a";
+    out << std::setprecision(4) << std::setw(10) << r.relative_error << "  " << r.spec << "\n";
+  }
+  return out.str();
+}
+
+nlohmann::json bench_rows_to_json(const std::vector<AttentionBenchRow>& rows) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& r : rows) {
+    nlohmann::json j = {{"type", r.type}, {"spec", r.spec}, {"backend", r.backend}, {"batch", r.batch},
+                        {"heads", r.heads}, {"n", r.n}, {"m", r.m}, {"dqk", r.dqk}, {"dv", r.dv}};
+    if (!r.error.empty()) {
+      j["error"] = r.error;
+    } else {
+      j.update({{"forward_ms", r.forward_ms}, {"forward_backward_ms", r.forward_backward_ms},
+                {"forward_ratio_to_dense", r.forward_ratio},
+                {"forward_backward_ratio_to_dense", r.forward_backward_ratio},
+                {"relative_error_vs_dense", r.relative_error},
+                {"peak_mib", r.peak_mb ? nlohmann::json(*r.peak_mb) : nlohmann::json(nullptr)}});
+    }
+    out.push_back(j);
+  }
+  return out;
+}
+
+}  // namespace longgan::app

@@ -1,0 +1,62 @@
+#pragma once
+// Measures attention types against dense in one run: time (forward, forward+backward),
+// peak memory and error vs dense, on random or recorded q/k/v.
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attention/attention.h"
+
+namespace longgan::app {
+
+struct AttentionBenchCase {
+  std::string label;  // as the user wrote it: "smyrf" or "smyrf:hashes=2,..."
+  std::optional<attention::AttentionSpec> spec;  // unset: the type's defaults for the length
+  std::string type;
+  attention::Backend backend = attention::Backend::Auto;
+};
+
+struct AttentionBenchInputs {
+  at::Tensor q, k, v;  // [B, H, N, Dqk], [B, H, M, Dqk], [B, H, M, Dv]
+  std::string source;  // "random" or the file
+};
+
+struct AttentionBenchSettings {
+  int warmup = 2;
+  int repeats = 5;
+  bool backward = true;
+};
+
+struct AttentionBenchRow {
+  std::string type, spec, backend;
+  int64_t batch = 0, heads = 0, n = 0, m = 0, dqk = 0, dv = 0;
+  double forward_ms = 0, forward_backward_ms = 0;  // medians; backward skipped: 0
+  std::optional<double> peak_mb;                   // CUDA: allocator peak; CPU: peak RSS growth
+  double relative_error = 0;                       // ||out - dense|| / ||dense||
+  double forward_ratio = 0, forward_backward_ratio = 0;  // time / dense time in this run
+  std::string error;                               // non-empty: the case failed with this message
+};
+
+// The spec a bare type name gets at these lengths: the budget a user would pick
+// (smyrf: 4 hashes, up to 2048 queries per cluster and at least 8 clusters; clustered: 100
+// clusters; improved_clustered: + top-32), always valid for (n, m).
+attention::AttentionSpec default_bench_spec(const std::string& type, int64_t n, int64_t m);
+
+// Random inputs (normal, fixed seed) of the given shape.
+AttentionBenchInputs random_bench_inputs(int64_t batch, int64_t heads, int64_t n, int64_t m, int64_t dqk,
+                                         int64_t dv, at::Device device, at::ScalarType dtype);
+// q, k, v from a file written by Python torch.save({'q':..,'k':..,'v':..}) or torch::pickle_save.
+AttentionBenchInputs load_bench_inputs(const std::string& path, at::Device device,
+                                       std::optional<at::ScalarType> dtype);
+
+// Runs dense first (the baseline), then every case; failures are recorded per row, not thrown.
+std::vector<AttentionBenchRow> run_attention_bench(const std::vector<AttentionBenchCase>& cases,
+                                                   const AttentionBenchInputs& inputs,
+                                                   const AttentionBenchSettings& settings);
+
+std::string format_bench_table(const std::vector<AttentionBenchRow>& rows);
+nlohmann::json bench_rows_to_json(const std::vector<AttentionBenchRow>& rows);
+
+}  // namespace longgan::app

@@ -1,0 +1,69 @@
+#pragma once
+// The app's view of the GAN library and the data loader: what `train` and `sample` need, behind
+// a narrow interface so that the commands read top to bottom.
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "app/run_config.h"
+#include "attention/attention.h"
+#include "checkpoints/checkpoint.h"
+
+namespace longgan::app {
+
+// {"model": ModelConfig defaults, "train": TrainConfig defaults} as JSON.
+nlohmann::json default_session_config();
+// Flags of the model and training sections (e.g. --ch -> model.ch, --batch -> train.batch).
+const std::vector<ConfigFlag>& model_flags();
+const std::vector<ConfigFlag>& train_flags();
+
+// A trainer over the data file of config["run"]["data"], seeded by config["run"]["seed"], on
+// config["run"]["device"]. Its state (networks, optimizers, loader position, RNG states)
+// round-trips through state()/load_state() for bit-exact resume.
+class TrainSession {
+ public:
+  explicit TrainSession(const nlohmann::json& config);
+  ~TrainSession();
+
+  // One G step (with its D steps); returns the losses of the step.
+  std::map<std::string, double> train_step();
+  int64_t images_per_step() const;
+  checkpoints::TensorMap state();
+  // Throws std::runtime_error listing mismatching names and shapes.
+  void load_state(const checkpoints::TensorMap& state);
+  // G_ema on a fixed z (same every call, drawn from the run's seed without touching the
+  // training random streams): [n, 3, H, W] in [-1, 1].
+  at::Tensor fixed_samples(int64_t n);
+  nlohmann::json attention_json() const;
+  nlohmann::json data_fingerprint() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// G_ema of a checkpoint, with the attention type optionally overridden, for sampling.
+class CheckpointGenerator {
+ public:
+  CheckpointGenerator(const checkpoints::Checkpoint& checkpoint, const std::optional<attention::AttentionSpec>& attention,
+                      const std::string& device);
+  ~CheckpointGenerator();
+
+  // Truncated-normal latents (|z| <= truncation; truncation <= 0: plain normal) from `seed`.
+  at::Tensor sample_z(int64_t n, uint64_t seed, double truncation) const;
+  // [n, 3, H, W] in [-1, 1], on the CPU.
+  at::Tensor generate(const at::Tensor& z);
+  // Switches every attention block to `spec`.
+  void set_attention(const attention::AttentionSpec& spec);
+  const attention::AttentionSpec& attention() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace longgan::app

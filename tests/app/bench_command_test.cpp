@@ -1,0 +1,101 @@
+// longgan bench attention through the real binary: output, JSON, usage errors.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <sstream>
+#include <vector>
+
+#include "checkpoints/atomic_file.h"
+#include "tests/app/cli_test_util.h"
+
+namespace {
+
+using longgan::app::testing::fresh_dir;
+
+// Runs longgan with space-separated arguments.
+longgan::app::testing::RunResult run_longgan(const std::string& arguments) {
+  std::vector<std::string> args;
+  std::istringstream words(arguments);
+  for (std::string word; words >> word;) args.push_back(word);
+  return longgan::app::testing::run_longgan(args);
+}
+
+TEST(BenchCommand, WritesTableAndJsonWithRatiosToDenseFromTheSameRun) {
+  auto dir = fresh_dir("bench_json");
+  auto json_path = dir / "bench.json";
+  auto r = run_longgan("bench attention --device cpu --types dense,smyrf,clustered,improved_clustered,combiner_axial "
+                       "--n 64,256 --repeats 1 --warmup 0 --json " + json_path.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("fwd+bwd ms"), std::string::npos) << r.output;
+  std::ifstream in(json_path);
+  auto doc = nlohmann::json::parse(in);
+  ASSERT_EQ(doc["rows"].size(), 10u);  // 5 types x 2 lengths
+  for (const auto& row : doc["rows"]) {
+    ASSERT_FALSE(row.contains("error")) << row.dump();
+    EXPECT_GT(row["forward_ms"].get<double>(), 0.0);
+    EXPECT_GT(row["forward_backward_ms"].get<double>(), 0.0);
+    EXPECT_EQ(row["m"].get<int64_t>() * 4, row["n"].get<int64_t>());
+    if (row["type"] == "dense") {
+      EXPECT_DOUBLE_EQ(row["forward_ratio_to_dense"].get<double>(), 1.0);
+      EXPECT_DOUBLE_EQ(row["relative_error_vs_dense"].get<double>(), 0.0);
+    } else {
+      // An approximation on random inputs: off dense, but not garbage.
+      EXPECT_GE(row["relative_error_vs_dense"].get<double>(), 0.0);
+      EXPECT_LT(row["relative_error_vs_dense"].get<double>(), 1.0) << row.dump();
+    }
+  }
+  longgan::checkpoints::remove_tree(dir);
+}
+
+TEST(BenchCommand, ExplicitSpecWithExactConfigurationHasNoError) {
+  auto r = run_longgan("bench attention --types dense --spec smyrf:hashes=1,q_cluster=64,k_cluster=16 "
+                       "--n 64 --repeats 1 --warmup 0 --no-backward");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto line = r.output.find("smyrf:hashes=1,q_cluster=64,k_cluster=16");
+  ASSERT_NE(line, std::string::npos) << r.output;
+  // One cluster holding every query and key is dense attention: the error column reads 0.0000.
+  auto row_start = r.output.rfind('\n', line);
+  EXPECT_NE(r.output.substr(row_start, line - row_start).find("0.0000"), std::string::npos) << r.output;
+}
+
+TEST(BenchCommand, ReadsRecordedTensorsFromPythonTorchSave) {
+  const char* home = std::getenv("HOME");
+  std::string venv = std::getenv("LONGGAN_VENV") ? std::getenv("LONGGAN_VENV")
+                                                  : std::string(home ? home : "") + "/.cache/longgan/venv";
+  std::string python = venv + "/bin/python";
+  if (!std::filesystem::exists(python)) GTEST_SKIP() << "no Python with torch at " << python << " (scripts/setup.sh)";
+  auto dir = fresh_dir("bench_qkv");
+  auto file = dir / "qkv.pt";
+  std::string script = "import torch; g=torch.Generator().manual_seed(0); "
+                       "torch.save({'q': torch.randn(1,2,64,8,generator=g), 'k': torch.randn(1,2,16,8,generator=g), "
+                       "'v': torch.randn(1,2,16,32,generator=g)}, '" + file.string() + "')";
+  ASSERT_EQ(std::system((python + " -c \"" + script + "\" 2>/dev/null").c_str()), 0);
+  auto r = run_longgan("bench attention --qkv " + file.string() + " --types dense,smyrf --repeats 1 --warmup 0");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("[1, 2, 64, 8]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(file.string()), std::string::npos) << r.output;
+  longgan::checkpoints::remove_tree(dir);
+}
+
+TEST(BenchCommand, UsageErrorsExitTwoAndNameTheOption) {
+  auto unknown_type = run_longgan("bench attention --types dense,flash --n 64");
+  EXPECT_EQ(unknown_type.exit_code, 2);
+  EXPECT_NE(unknown_type.output.find("flash"), std::string::npos) << unknown_type.output;
+  auto bad_n = run_longgan("bench attention --n 64,abc");
+  EXPECT_EQ(bad_n.exit_code, 2);
+  EXPECT_NE(bad_n.output.find("--n"), std::string::npos) << bad_n.output;
+  auto missing_what = run_longgan("bench");
+  EXPECT_EQ(missing_what.exit_code, 2);
+  auto bad_file = run_longgan("bench attention --qkv /nonexistent/qkv.pt");
+  EXPECT_EQ(bad_file.exit_code, 1);
+  EXPECT_NE(bad_file.output.find("/nonexistent/qkv.pt"), std::string::npos) << bad_file.output;
+  auto help = run_longgan("bench --help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("--qkv"), std::string::npos);
+}
+
+}  // namespace

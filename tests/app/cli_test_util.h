@@ -1,0 +1,30 @@
+#pragma once
+// Runs the longgan binary (path in env LONGGAN_BIN, set by CTest) for the CLI tests.
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace longgan::app::testing {
+
+struct RunResult {
+  int exit_code = -1;  // 128 + signal when killed by a signal
+  std::string output;  // stdout and stderr together
+};
+
+std::string longgan_binary();
+
+// Runs `longgan args...` to completion.
+RunResult run_longgan(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+
+// Starts `longgan args...` in the background with output to `log`; returns the pid.
+pid_t start_longgan(const std::vector<std::string>& args, const std::filesystem::path& log,
+                    const std::vector<std::string>& env = {});
+// Waits for `pid`; exit code as in RunResult.
+int wait_for(pid_t pid);
+
+// A fresh empty directory under the temp dir.
+std::filesystem::path fresh_dir(const std::string& name);
+
+}  // namespace longgan::app::testing

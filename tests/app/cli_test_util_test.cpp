@@ -1,0 +1,66 @@
+// The helpers of tests/app/cli_test_util.h (compiled here: the suite's sources are *_test.cpp).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "checkpoints/atomic_file.h"
+#include "tests/app/cli_test_util.h"
+
+namespace longgan::app::testing {
+
+std::string longgan_binary() {
+  const char* bin = std::getenv("LONGGAN_BIN");
+  return bin != nullptr ? bin : "build/bin/longgan";
+}
+
+pid_t start_longgan(const std::vector<std::string>& args, const std::filesystem::path& log,
+                    const std::vector<std::string>& env) {
+  std::string binary = longgan_binary();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    for (const auto& setting : env) ::putenv(const_cast<char*>(setting.c_str()));
+    std::vector<char*> argv{binary.data()};
+    for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    ::execv(binary.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int wait_for(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+RunResult run_longgan(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+  auto log = std::filesystem::temp_directory_path() / ("longgan_cli_" + std::to_string(::getpid()) + ".log");
+  RunResult result;
+  result.exit_code = wait_for(start_longgan(args, log, env));
+  result.output = checkpoints::read_file(log);
+  std::filesystem::remove(log);
+  return result;
+}
+
+std::filesystem::path fresh_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("longgan_app_" + name + "_" + std::to_string(::getpid()));
+  checkpoints::remove_tree(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+TEST(CliTestUtil, BinaryRuns) {
+  auto result = run_longgan({"--version"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("LongGAN"), std::string::npos) << result.output;
+}
+
+}  // namespace longgan::app::testing

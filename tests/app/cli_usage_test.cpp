@@ -1,0 +1,69 @@
+// Every command's --help and usage errors.
+#include <gtest/gtest.h>
+
+#include "tests/app/cli_test_util.h"
+
+namespace longgan::app::testing {
+namespace {
+
+struct HelpCase {
+  std::string command;
+  std::vector<std::string> options;
+};
+
+void PrintTo(const HelpCase& c, std::ostream* out) { *out << c.command; }
+
+class CommandHelp : public ::testing::TestWithParam<HelpCase> {};
+
+TEST_P(CommandHelp, ExitsZeroAndListsOptions) {
+  auto result = run_longgan({GetParam().command, "--help"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  for (const auto& option : GetParam().options) {
+    EXPECT_NE(result.output.find(option), std::string::npos) << option << " missing from:\n" << result.output;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Commands, CommandHelp,
+    ::testing::Values(
+        HelpCase{"train",
+                 {"--data", "--out", "--config", "--steps", "--seed", "--resolution", "--ch", "--g-attn", "--d-attn",
+                  "--attention", "--resume", "--device", "--batch", "--sample-every", "--checkpoint-every", "--keep"}},
+        HelpCase{"sample",
+                 {"--checkpoint", "--out", "--n N", "--seed", "--truncation", "--attention", "--grid", "--interp",
+                  "--compare-attention"}},
+        HelpCase{"info", {"checkpoint"}}),
+    [](const auto& info) { return info.param.command; });
+
+TEST(CliUsage, ErrorsExitTwoWithAMessage) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  std::vector<Case> cases{
+      {{"train", "--out", "/tmp/x"}, "--data"},
+      {{"train", "--data", "d.lgd"}, "--out"},
+      {{"train", "--data", "d.lgd", "--out", "/tmp/x", "--steps", "ten"}, "--steps"},
+      {{"train", "--data", "d.lgd", "--out", "/tmp/x", "--attention", "nonsense"}, "nonsense"},
+      {{"train", "--bogus"}, "bogus"},
+      {{"sample", "--out", "x.png"}, "--checkpoint"},
+      {{"info"}, "checkpoint"},
+      {{"info", "a", "b"}, "b"},
+  };
+  for (const auto& c : cases) {
+    auto result = run_longgan(c.args);
+    std::string joined;
+    for (const auto& a : c.args) joined += a + " ";
+    EXPECT_EQ(result.exit_code, 2) << joined << "\n" << result.output;
+    EXPECT_NE(result.output.find(c.message), std::string::npos) << joined << "\n" << result.output;
+  }
+}
+
+TEST(CliUsage, MissingCheckpointIsARuntimeError) {
+  auto result = run_longgan({"info", "/nonexistent/run"});
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("/nonexistent/run"), std::string::npos) << result.output;
+}
+
+}  // namespace
+}  // namespace longgan::app::testing

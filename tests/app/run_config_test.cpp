@@ -1,0 +1,96 @@
+#include "app/run_config.h"
+
+#include <gtest/gtest.h>
+
+#include "app/checkpoint_io.h"
+#include "app/cli.h"
+#include "app/progress.h"
+
+namespace longgan::app {
+namespace {
+
+nlohmann::json defaults() {
+  return {{"model", {{"resolution", 32}, {"ch", 64}, {"G_attn", {16}}, {"attention", {{"type", "dense"}}}}},
+          {"train", {{"batch", 16}, {"lr_G", 1e-4}, {"ema", true}, {"name", "x"}}}};
+}
+
+std::vector<ConfigFlag> flags() {
+  return {{"resolution", "model", "resolution", ""}, {"ch", "model", "ch", ""},
+          {"g-attn", "model", "G_attn", ""},          {"attention", "model", "attention", ""},
+          {"batch", "train", "batch", ""},            {"lr-g", "train", "lr_G", ""},
+          {"ema", "train", "ema", ""}};
+}
+
+cxxopts::ParseResult parse(std::vector<std::string> args, cxxopts::Options& options) {
+  std::vector<char*> argv{const_cast<char*>("test")};
+  for (auto& a : args) argv.push_back(a.data());
+  return options.parse(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(RunConfig, FileThenFlagsOverrideDefaults) {
+  auto config = defaults();
+  overlay_config(config, {{"model", {{"ch", 32}, {"resolution", 64}}}}, "cfg.json");
+  cxxopts::Options options("test");
+  add_config_flags(options, "", flags());
+  auto args = parse({"--ch", "16", "--g-attn", "16,32", "--lr-g", "2e-4", "--ema", "false", "--attention",
+                     "smyrf:hashes=2,q_cluster=64,k_cluster=16"},
+                    options);
+  apply_config_flags(config, args, flags());
+  EXPECT_EQ(config["model"]["ch"], 16);
+  EXPECT_EQ(config["model"]["resolution"], 64);
+  EXPECT_EQ(config["model"]["G_attn"], nlohmann::json({16, 32}));
+  EXPECT_DOUBLE_EQ(config["train"]["lr_G"].get<double>(), 2e-4);
+  EXPECT_EQ(config["train"]["ema"], false);
+  EXPECT_EQ(config["model"]["attention"]["type"], "smyrf");
+  EXPECT_EQ(config["model"]["attention"]["hashes"], 2);
+}
+
+TEST(RunConfig, UnknownKeysAndBadValuesAreUsageErrors) {
+  auto config = defaults();
+  EXPECT_THROW(overlay_config(config, {{"modle", {}}}, "cfg.json"), UsageError);
+  EXPECT_THROW(overlay_config(config, {{"model", {{"chh", 3}}}}, "cfg.json"), UsageError);
+  try {
+    overlay_config(config, {{"model", {{"chh", 3}}}}, "cfg.json");
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.chh"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("resolution"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_flag_value("ch", "1.5", 3), UsageError);
+  EXPECT_THROW(parse_flag_value("lr-g", "fast", 1e-4), UsageError);
+  EXPECT_THROW(parse_flag_value("ema", "maybe", true), UsageError);
+  EXPECT_THROW(parse_flag_value("attention", "smyrf:bogus=1", nlohmann::json{{"type", "dense"}}), UsageError);
+}
+
+TEST(CheckpointIo, SplitAndJoinState) {
+  checkpoints::TensorMap state{{"G.blocks.0.weight", torch::ones({2})},
+                               {"G_ema.blocks.0.weight", torch::zeros({2})},
+                               {"step", torch::tensor({3})}};
+  auto files = split_state(state);
+  ASSERT_EQ(files.size(), 3u);
+  EXPECT_TRUE(files.at("G").count("blocks.0.weight"));
+  EXPECT_TRUE(files.at("misc").count("step"));
+  auto back = join_state(files);
+  ASSERT_EQ(back.size(), state.size());
+  for (const auto& [name, tensor] : state) EXPECT_TRUE(torch::equal(back.at(name), tensor)) << name;
+}
+
+TEST(Progress, FormatDuration) {
+  EXPECT_EQ(ProgressPrinter::format_duration(12.4), "12s");
+  EXPECT_EQ(ProgressPrinter::format_duration(185), "3m05s");
+  EXPECT_EQ(ProgressPrinter::format_duration(3725), "1h02m");
+}
+
+TEST(Progress, PlainLinesEveryNSteps) {
+  std::ostringstream out;
+  ProgressPrinter progress(out, 0, 4, /*interactive=*/false, /*line_every=*/2);
+  for (int64_t step = 1; step <= 4; ++step) progress.update(step, step * 8, {{"loss_D", 1.0}, {"loss_G", 0.5}});
+  std::string text = out.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
+  EXPECT_NE(text.find("step 2/4"), std::string::npos) << text;
+  EXPECT_NE(text.find("loss_D 1.0000"), std::string::npos) << text;
+  EXPECT_NE(text.find("img/s"), std::string::npos) << text;
+  EXPECT_EQ(text.find('\r'), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace longgan::app
