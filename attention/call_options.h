@@ -29,6 +29,12 @@ struct CallOptions {
   Grid key_grid;
 };
 
+// The dtype the references compute in: float64 for float64 inputs (gradient checks), else
+// float32 (softmax statistics of bf16/fp16 inputs are always accumulated in fp32).
+inline at::ScalarType compute_dtype(const at::Tensor& t) {
+  return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
+
 // The scale a call uses for queries of width dqk.
 double resolve_scale(const CallOptions& call, int64_t dqk);
 

@@ -17,18 +17,20 @@ bool fits_sdpa(const at::Tensor& q, const at::Tensor& v) {
 }  // namespace
 
 at::Tensor dense_attention_naive(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
-  auto logits = at::matmul(q.to(at::kFloat), k.to(at::kFloat).transpose(-2, -1)) * scale;
-  return at::matmul(at::softmax(logits, -1), v.to(at::kFloat)).to(q.scalar_type());
+  const auto dtype = compute_dtype(q);
+  auto logits = at::matmul(q.to(dtype), k.to(dtype).transpose(-2, -1)) * scale;
+  return at::matmul(at::softmax(logits, -1), v.to(dtype)).to(q.scalar_type());
 }
 
 at::Tensor dense_attention_chunked(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
                                    int64_t chunk) {
   TORCH_CHECK(chunk > 0, "dense_attention_chunked: chunk must be positive");
-  auto kf = k.to(at::kFloat).transpose(-2, -1);
-  auto vf = v.to(at::kFloat);
+  const auto dtype = compute_dtype(q);
+  auto kf = k.to(dtype).transpose(-2, -1);
+  auto vf = v.to(dtype);
   std::vector<at::Tensor> outputs;
   for (int64_t start = 0; start < q.size(2); start += chunk) {
-    auto qc = q.narrow(2, start, std::min(chunk, q.size(2) - start)).to(at::kFloat);
+    auto qc = q.narrow(2, start, std::min(chunk, q.size(2) - start)).to(dtype);
     // softmax is max-subtracted internally: exact and stable per row.
     outputs.push_back(at::matmul(at::softmax(at::matmul(qc, kf) * scale, -1), vf));
   }

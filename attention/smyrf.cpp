@@ -1,5 +1,8 @@
 #include "attention/smyrf.h"
 
+#include "kernels/attention_kernels.h"
+
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -38,6 +41,103 @@ void SmyrfOptions::validate_lengths(int64_t n, int64_t m) const {
   }
 }
 
-// TODO(helper): smyrf_draw_projections, smyrf_attention, smyrf_attention_reference.
+at::Tensor smyrf_draw_projections(int64_t batch, int64_t heads, int64_t hashes, int64_t dqk, at::Generator generator,
+                                  at::Device device) {
+  auto projections = at::randn({batch, heads, hashes, dqk + 2}, generator, at::TensorOptions().dtype(at::kFloat));
+  return projections.to(device);
+}
+
+namespace {
+
+// Stable ascending order of each round's hash values, padded at the end with `pad_index`
+// (the index of an appended zero row) to `padded` entries: [B, H, R, padded].
+at::Tensor sorted_order(const at::Tensor& hashes, int64_t padded, int64_t pad_index) {
+  // Spelled with std::optional: sort(true, -1) would pick the sort(dim, descending) overload.
+  auto order = std::get<1>(at::sort(hashes, std::optional<bool>(true), /*dim=*/-1));
+  int64_t missing = padded - order.size(-1);
+  if (missing == 0) return order;
+  auto sizes = order.sizes().vec();
+  sizes.back() = missing;
+  return at::cat({order, at::full(sizes, pad_index, order.options())}, -1);
+}
+
+// rows [B, H, L, D] with a zero row appended, gathered per round by `order` [B, H, R, P]
+// -> [B, H, R, P, D].
+at::Tensor gather_rows(const at::Tensor& rows, const at::Tensor& order) {
+  auto padded = at::cat({rows, at::zeros_like(rows.narrow(2, 0, 1))}, 2);
+  auto expanded = padded.unsqueeze(2).expand({rows.size(0), rows.size(1), order.size(2), padded.size(2), rows.size(3)});
+  auto index = order.unsqueeze(-1).expand({order.size(0), order.size(1), order.size(2), order.size(3), rows.size(3)});
+  return at::gather(expanded, 3, index);
+}
+
+}  // namespace
+
+// Per batch element and head.
+// Computed in fp32 (fp64 for fp64 inputs):
+//  1. XBOX+ transform: F(q) = [q, 0, sqrt(MQ^2 + MK^2 - |q|^2)], G(k) = [k, sqrt(MQ^2 + MK^2 - |k|^2), 0]
+//     with MQ, MK the largest query and key norms (no gradient through the hashing).
+//  2. Round r hashes h = a_r . F(q) and a_r . G(k); stable ascending sort of each.
+//  3. C = ceil(N / q_cluster) clusters; sorted queries and keys padded at the end to C*q_cluster
+//     and C*k_cluster; query cluster c attends to key cluster c; padded keys get -inf logits and
+//     padded queries are dropped, so padding neither gives nor receives probability.
+//  4. Exact softmax attention inside each cluster, with each query's log-sum-exp.
+//  5. Rounds merged by out = sum_r softmax_r(lse_r) * out_r.
+at::Tensor smyrf_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                     const SmyrfOptions& options, double scale, const at::Tensor& projections) {
+  const int64_t batch = q.size(0), heads = q.size(1), n = q.size(2), m = k.size(2);
+  const int64_t rounds = projections.size(2);
+  const int64_t clusters = (n + options.q_cluster - 1) / options.q_cluster;
+  const int64_t n_padded = clusters * options.q_cluster, m_padded = clusters * options.k_cluster;
+  TORCH_CHECK(projections.dim() == 4 && projections.size(0) == batch && projections.size(1) == heads &&
+                  projections.size(3) == q.size(3) + 2,
+              "smyrf: projections must be [B, H, hashes, Dqk + 2]");
+  const auto dtype = compute_dtype(q);
+  auto qf = q.to(dtype), kf = k.to(dtype), vf = v.to(dtype);
+
+  at::Tensor q_order, k_order;
+  {
+    at::NoGradGuard no_grad;
+    auto q_norm2 = qf.square().sum(-1), k_norm2 = kf.square().sum(-1);
+    auto extent = q_norm2.amax(-1, true) + k_norm2.amax(-1, true);
+    auto zeros_q = at::zeros_like(q_norm2).unsqueeze(-1), zeros_k = at::zeros_like(k_norm2).unsqueeze(-1);
+    auto fq = at::cat({qf, zeros_q, (extent - q_norm2).clamp_min(0).sqrt().unsqueeze(-1)}, -1);
+    auto gk = at::cat({kf, (extent - k_norm2).clamp_min(0).sqrt().unsqueeze(-1), zeros_k}, -1);
+    auto a = projections.to(dtype).transpose(-2, -1);  // [B, H, D+2, R]
+    q_order = sorted_order(at::matmul(fq, a).transpose(-2, -1), n_padded, n);
+    k_order = sorted_order(at::matmul(gk, a).transpose(-2, -1), m_padded, m);
+  }
+  auto q_sorted = gather_rows(qf, q_order).view({batch, heads, rounds, clusters, options.q_cluster, -1});
+  auto k_sorted = gather_rows(kf, k_order).view({batch, heads, rounds, clusters, options.k_cluster, -1});
+  auto v_sorted = gather_rows(vf, k_order).view({batch, heads, rounds, clusters, options.k_cluster, -1});
+  auto key_is_padding = (k_order == m).view({batch, heads, rounds, clusters, 1, options.k_cluster});
+
+  auto logits = at::matmul(q_sorted, k_sorted.transpose(-2, -1)) * scale;
+  logits = logits.masked_fill(key_is_padding, -std::numeric_limits<float>::infinity());
+  auto lse = at::logsumexp(logits, -1, /*keepdim=*/true);
+  auto out_sorted = at::matmul(at::exp(logits - lse), v_sorted);
+
+  // Back to the original query order; the padded tail of the sorted order is dropped.
+  auto inverse = at::argsort(q_order.narrow(-1, 0, n), /*stable=*/true, -1);  // [B, H, R, N]
+  auto out_rounds = at::gather(out_sorted.view({batch, heads, rounds, n_padded, -1}).narrow(3, 0, n), 3,
+                               inverse.unsqueeze(-1).expand({batch, heads, rounds, n, v.size(3)}));
+  auto lse_rounds = at::gather(lse.view({batch, heads, rounds, n_padded}).narrow(3, 0, n), 3, inverse);
+  auto weights = at::softmax(lse_rounds, 2).unsqueeze(-1);
+  return (weights * out_rounds).sum(2).to(q.scalar_type());
+}
+
+at::Tensor smyrf_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const SmyrfOptions& options,
+                           const CallOptions& call) {
+  options.validate();
+  options.validate_lengths(q.size(2), k.size(2));
+  double scale = resolve_scale(call, q.size(3));
+  auto projections = smyrf_draw_projections(q.size(0), q.size(1), options.hashes, q.size(3),
+                                            resolve_generator(call), q.device());
+  bool kernel = call.backend != Backend::Reference && kernels::smyrf_kernel_supports(q, k, v);
+  if (call.backend == Backend::Kernel && !kernel) {
+    throw std::invalid_argument("attention smyrf: backend=kernel needs CUDA tensors (fp32 or bf16) and a CUDA build");
+  }
+  if (kernel) return kernels::smyrf_attention_cuda(q, k, v, options.q_cluster, options.k_cluster, scale, projections);
+  return smyrf_attention_reference(q, k, v, options, scale, projections);
+}
 
 }  // namespace longgan::attention

@@ -1,0 +1,106 @@
+#pragma once
+// The packed dataset file (.lgd): one file holding every image of a data set as raw uint8 HWC
+// records, memory-mapped by the loader, with checksums that catch truncation and corruption.
+// Layout (little-endian, documented in docs/DATASET_FORMAT.md):
+//   header (64 bytes) | records (count x height*width*channels bytes) | labels (count x int64)
+//   | block checksums (one u64 per block of records_per_block records) | labels checksum (u64)
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace longgan::datasets {
+
+inline constexpr uint32_t kPackedFormatVersion = 1;
+inline constexpr uint32_t kRecordsPerBlock = 64;
+inline constexpr uint64_t kPackedHeaderBytes = 64;
+
+// 64-bit FNV-1a over little-endian 64-bit words (the trailing bytes one by one), starting from `seed`.
+uint64_t fnv1a64(const uint8_t* data, size_t size, uint64_t seed = 0xcbf29ce484222325ULL);
+
+struct PackedHeader {
+  uint32_t version = kPackedFormatVersion;
+  uint64_t count = 0;
+  uint32_t height = 0, width = 0, channels = 3;
+  uint32_t label_count = 1;  // number of classes; labels are in [0, label_count)
+  uint64_t fingerprint = 0;
+  uint32_t records_per_block = kRecordsPerBlock;
+
+  uint64_t record_bytes() const { return uint64_t{height} * width * channels; }
+  uint64_t block_count() const { return (count + records_per_block - 1) / records_per_block; }
+  uint64_t file_bytes() const;  // the exact size of a well-formed file with this header
+};
+
+// Writes a packed file: records are appended one by one to PATH.tmp-<pid>; finish() writes the
+// labels, checksums and header, fsyncs and renames over PATH. Without finish() (an exception, an
+// early return) the destructor removes the temporary file and PATH is left untouched.
+class PackedWriter {
+ public:
+  PackedWriter(std::filesystem::path path, uint32_t height, uint32_t width, uint32_t channels, uint32_t label_count);
+  ~PackedWriter();
+  PackedWriter(const PackedWriter&) = delete;
+  PackedWriter& operator=(const PackedWriter&) = delete;
+
+  // Appends one image of height*width*channels bytes (HWC) with its label in [0, label_count).
+  void add(const uint8_t* hwc, int64_t label);
+  // Completes the file; returns its fingerprint. Throws std::runtime_error naming the file on I/O errors.
+  uint64_t finish();
+  uint64_t count() const { return header_.count; }
+
+ private:
+  void write_all(const void* data, size_t size);
+  void close_block();
+
+  std::filesystem::path path_, tmp_path_;
+  int fd_ = -1;
+  PackedHeader header_;
+  std::vector<int64_t> labels_;
+  std::vector<uint64_t> block_checksums_;
+  uint64_t block_state_ = 0;
+  uint32_t in_block_ = 0;
+  bool finished_ = false;
+};
+
+// A read-only, memory-mapped packed file. The constructor checks magic, version, header checksum,
+// file size and the labels checksum (cheap); the record blocks are checked by verify_block /
+// verify_all (the loader checks each block on first use). Every error is a std::runtime_error
+// naming the file and what to do.
+class PackedReader {
+ public:
+  explicit PackedReader(std::filesystem::path path, bool verify_all = false);
+  ~PackedReader();
+  PackedReader(const PackedReader&) = delete;
+  PackedReader& operator=(const PackedReader&) = delete;
+
+  const PackedHeader& header() const { return header_; }
+  int64_t size() const { return static_cast<int64_t>(header_.count); }
+  int64_t height() const { return header_.height; }
+  int64_t width() const { return header_.width; }
+  int64_t channels() const { return header_.channels; }
+  int64_t label_count() const { return header_.label_count; }
+  uint64_t fingerprint() const { return header_.fingerprint; }
+  const std::filesystem::path& path() const { return path_; }
+
+  // Record i (HWC uint8, record_bytes() long) and its label; std::out_of_range outside [0, size()).
+  std::span<const uint8_t> image(int64_t i) const;
+  int64_t label(int64_t i) const;
+
+  int64_t block_count() const { return static_cast<int64_t>(header_.block_count()); }
+  int64_t block_of(int64_t i) const { return i / header_.records_per_block; }
+  // Recomputes the checksum of block b; throws "corrupted block b" on a mismatch.
+  void verify_block(int64_t b) const;
+  // Every block, plus the fingerprint.
+  void verify_all() const;
+
+ private:
+  std::filesystem::path path_;
+  PackedHeader header_;
+  const uint8_t* data_ = nullptr;
+  size_t mapped_bytes_ = 0;
+  const uint8_t* records_ = nullptr;
+  const uint8_t* labels_ = nullptr;
+  const uint8_t* checksums_ = nullptr;
+};
+
+}  // namespace longgan::datasets

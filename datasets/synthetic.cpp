@@ -1,0 +1,149 @@
+#include "datasets/synthetic.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "datasets/packed_format.h"
+
+namespace longgan::datasets {
+namespace {
+
+uint64_t mix(uint64_t x) {  // splitmix64 finaliser
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+struct Ellipse {
+  double cx, cy, rx, ry, cos_a, sin_a;
+  std::array<double, 3> colour;
+};
+
+struct Scene {
+  std::array<double, 3> background0, background1;
+  double gradient_dx, gradient_dy;
+  std::vector<Ellipse> ellipses;
+  std::array<uint8_t, 3> motif_a, motif_b;
+  unsigned motif_pattern;  // 4 bits: which quadrant of the motif takes colour b
+};
+
+// All random choices come from one generator seeded by (seed, index), in a fixed order, in
+// resolution-independent units (fractions of the image side).
+Scene make_scene(uint64_t seed, int64_t index) {
+  std::mt19937_64 rng(mix(mix(seed) ^ static_cast<uint64_t>(index)));
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  auto colour = [&] { return std::array<double, 3>{unit(rng), unit(rng), unit(rng)}; };
+  Scene s;
+  s.background0 = colour();
+  s.background1 = colour();
+  const double angle = unit(rng) * 2 * M_PI;
+  s.gradient_dx = std::cos(angle);
+  s.gradient_dy = std::sin(angle);
+  const int n = 2 + static_cast<int>(rng() % 3);
+  for (int k = 0; k < n; ++k) {
+    Ellipse e;
+    e.cx = 0.05 + 0.4 * unit(rng);  // inside the left half
+    e.cy = 0.1 + 0.8 * unit(rng);
+    e.rx = 0.06 + 0.14 * unit(rng);
+    e.ry = 0.06 + 0.14 * unit(rng);
+    const double a = unit(rng) * M_PI;
+    e.cos_a = std::cos(a);
+    e.sin_a = std::sin(a);
+    e.colour = colour();
+    s.ellipses.push_back(e);
+  }
+  for (auto* c : {&s.motif_a, &s.motif_b}) {
+    for (auto& v : *c) v = static_cast<uint8_t>(rng() % 256);
+  }
+  s.motif_pattern = 1 + static_cast<unsigned>(rng() % 14);  // never all-a or all-b
+  return s;
+}
+
+uint8_t to_byte(double v) { return static_cast<uint8_t>(std::lround(std::clamp(v, 0.0, 1.0) * 255.0)); }
+
+void check_resolution(int64_t resolution) {
+  if (resolution < 4 || resolution > 8192) {
+    throw std::invalid_argument("synthetic images need a resolution in [4, 8192], got " + std::to_string(resolution));
+  }
+}
+
+}  // namespace
+
+int64_t synthetic_motif_size(int64_t resolution) { return std::max<int64_t>(2, resolution / 8); }
+
+int64_t synthetic_label(uint64_t seed, int64_t index) {
+  return static_cast<int64_t>(make_scene(seed, index).ellipses.size()) - 2;
+}
+
+std::vector<uint8_t> make_synthetic_image(uint64_t seed, int64_t index, int64_t resolution) {
+  check_resolution(resolution);
+  const Scene s = make_scene(seed, index);
+  const int64_t r = resolution;
+  std::vector<uint8_t> image(static_cast<size_t>(r * r * 3));
+  const int64_t half = (r + 1) / 2;  // columns drawn; the rest mirrors them
+  const double softness = 8.0;       // edge steepness of the ellipses
+  for (int64_t y = 0; y < r; ++y) {
+    const double v = (y + 0.5) / r;
+    for (int64_t x = 0; x < half; ++x) {
+      const double u = (x + 0.5) / r;
+      const double t = 0.5 + 0.5 * ((u - 0.5) * s.gradient_dx + (v - 0.5) * s.gradient_dy) * 1.41421356;
+      std::array<double, 3> px;
+      for (int c = 0; c < 3; ++c) px[c] = s.background0[c] + (s.background1[c] - s.background0[c]) * t;
+      for (const auto& e : s.ellipses) {
+        const double du = u - e.cx, dv = v - e.cy;
+        const double a = (du * e.cos_a + dv * e.sin_a) / e.rx, b = (-du * e.sin_a + dv * e.cos_a) / e.ry;
+        const double d = std::sqrt(a * a + b * b);
+        const double alpha = 1.0 / (1.0 + std::exp((d - 1.0) * softness));
+        for (int c = 0; c < 3; ++c) px[c] += (e.colour[c] - px[c]) * alpha;
+      }
+      uint8_t* left = &image[static_cast<size_t>((y * r + x) * 3)];
+      uint8_t* right = &image[static_cast<size_t>((y * r + (r - 1 - x)) * 3)];
+      for (int c = 0; c < 3; ++c) left[c] = right[c] = to_byte(px[c]);
+    }
+  }
+  const int64_t m = synthetic_motif_size(r);
+  for (int64_t y = 0; y < m; ++y) {
+    for (int64_t x = 0; x < m; ++x) {
+      const unsigned quadrant = (y * 2 >= m ? 2u : 0u) + (x * 2 >= m ? 1u : 0u);
+      const auto& colour = (s.motif_pattern >> quadrant) & 1u ? s.motif_b : s.motif_a;
+      for (int64_t oy : {int64_t{0}, r - m}) {
+        uint8_t* p = &image[static_cast<size_t>(((oy + y) * r + oy + x) * 3)];
+        for (int c = 0; c < 3; ++c) p[c] = colour[c];
+      }
+    }
+  }
+  return image;
+}
+
+uint64_t write_synthetic_dataset(const std::filesystem::path& path, int64_t count, int64_t resolution, uint64_t seed,
+                                 const std::function<void(int64_t, int64_t)>& progress) {
+  check_resolution(resolution);
+  if (count < 1) throw std::invalid_argument("a synthetic dataset needs at least 1 image, got " + std::to_string(count));
+  const auto r = static_cast<uint32_t>(resolution);
+  PackedWriter writer(path, r, r, 3, static_cast<uint32_t>(kSyntheticClasses));
+  // Images are made in parallel chunks and written in index order.
+  const int64_t threads = std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, 8);
+  const int64_t chunk = threads * 8;
+  std::vector<std::vector<uint8_t>> images(static_cast<size_t>(chunk));
+  for (int64_t first = 0; first < count; first += chunk) {
+    const int64_t n = std::min(chunk, count - first);
+    std::vector<std::thread> workers;
+    for (int64_t t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        for (int64_t k = t; k < n; k += threads) images[k] = make_synthetic_image(seed, first + k, resolution);
+      });
+    }
+    for (auto& w : workers) w.join();
+    for (int64_t k = 0; k < n; ++k) writer.add(images[k].data(), synthetic_label(seed, first + k));
+    if (progress) progress(first + n, count);
+  }
+  return writer.finish();
+}
+
+}  // namespace longgan::datasets

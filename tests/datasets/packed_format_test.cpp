@@ -1,0 +1,159 @@
+#include "datasets/packed_format.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+
+#include "checkpoints/atomic_file.h"
+#include "tests/datasets/temp_dir.h"
+
+namespace longgan::datasets {
+namespace {
+
+using testing::TempDir;
+
+struct Fixture {
+  std::vector<std::vector<uint8_t>> images;
+  std::vector<int64_t> labels;
+};
+
+// 150 random 5x7x3 records (3 blocks, the last partial) with labels in [0, 4).
+Fixture write_random(const std::filesystem::path& path, int64_t count = 150) {
+  Fixture f;
+  std::mt19937 rng(7);
+  PackedWriter writer(path, 5, 7, 3, 4);
+  for (int64_t i = 0; i < count; ++i) {
+    std::vector<uint8_t> image(5 * 7 * 3);
+    for (auto& v : image) v = static_cast<uint8_t>(rng());
+    f.images.push_back(image);
+    f.labels.push_back(static_cast<int64_t>(rng() % 4));
+    writer.add(image.data(), f.labels.back());
+  }
+  writer.finish();
+  return f;
+}
+
+std::string error_of(const std::filesystem::path& path, bool verify_all = false) {
+  try {
+    PackedReader reader(path, verify_all);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+void patch(const std::filesystem::path& path, std::streamoff at, const std::string& bytes) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(at);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+TEST(PackedFormat, RoundTripIsExact) {
+  TempDir dir;
+  auto path = dir / "data.lgd";
+  auto f = write_random(path);
+  PackedReader reader(path, /*verify_all=*/true);
+  ASSERT_EQ(reader.size(), 150);
+  EXPECT_EQ(reader.height(), 5);
+  EXPECT_EQ(reader.width(), 7);
+  EXPECT_EQ(reader.channels(), 3);
+  EXPECT_EQ(reader.label_count(), 4);
+  EXPECT_EQ(reader.block_count(), 3);
+  for (int64_t i = 0; i < reader.size(); ++i) {
+    auto image = reader.image(i);
+    ASSERT_EQ(std::vector<uint8_t>(image.begin(), image.end()), f.images[i]) << "record " << i;
+    ASSERT_EQ(reader.label(i), f.labels[i]) << "record " << i;
+  }
+  EXPECT_EQ(std::filesystem::file_size(path), reader.header().file_bytes());
+  EXPECT_THROW(reader.image(150), std::out_of_range);
+  EXPECT_FALSE(std::filesystem::exists(path.string() + ".tmp-" + std::to_string(::getpid())));
+}
+
+TEST(PackedFormat, FingerprintDependsOnContent) {
+  TempDir dir;
+  write_random(dir / "a.lgd");
+  write_random(dir / "b.lgd");
+  write_random(dir / "c.lgd", 149);
+  EXPECT_EQ(PackedReader(dir / "a.lgd").fingerprint(), PackedReader(dir / "b.lgd").fingerprint());
+  EXPECT_NE(PackedReader(dir / "a.lgd").fingerprint(), PackedReader(dir / "c.lgd").fingerprint());
+}
+
+TEST(PackedFormat, WriterWithoutFinishLeavesNothing) {
+  TempDir dir;
+  auto path = dir / "data.lgd";
+  {
+    PackedWriter writer(path, 2, 2, 3, 1);
+    std::vector<uint8_t> image(12, 1);
+    writer.add(image.data(), 0);
+    EXPECT_THROW(writer.add(image.data(), 1), std::invalid_argument);  // label outside [0, 1)
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+TEST(PackedFormat, WrongMagic) {
+  TempDir dir;
+  auto path = dir / "data.lgd";
+  checkpoints::write_file_atomic(path, "this is a text file, not a dataset at all, at least 64 bytes long......");
+  auto message = error_of(path);
+  EXPECT_NE(message.find("is not a LongGAN dataset"), std::string::npos) << message;
+  EXPECT_NE(message.find(path.string()), std::string::npos) << message;
+}
+
+TEST(PackedFormat, NewerVersion) {
+  TempDir dir;
+  auto path = dir / "data.lgd";
+  write_random(path);
+  patch(path, 8, std::string("\x02\0\0\0", 4));
+  auto message = error_of(path);
+  EXPECT_NE(message.find("newer LongGAN"), std::string::npos) << message;
+  EXPECT_NE(message.find("upgrade"), std::string::npos) << message;
+}
+
+TEST(PackedFormat, Truncated) {
+  TempDir dir;
+  auto path = dir / "data.lgd";
+  write_random(path);
+  const auto size = std::filesystem::file_size(path);
+  ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(size - 100)), 0);
+  auto message = error_of(path);
+  EXPECT_NE(message.find("is truncated (expected " + std::to_string(size) + " bytes, found " +
+                         std::to_string(size - 100) + ")"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("re-run longgan prepare"), std::string::npos) << message;
+}
+
+TEST(PackedFormat, CorruptedBlock) {
+  TempDir dir;
+  auto path = dir / "data.lgd";
+  write_random(path);
+  const int64_t record = 5 * 7 * 3;
+  patch(path, kPackedHeaderBytes + 70 * record + 11, "\xff");  // record 70: block 1
+  PackedReader reader(path);  // opening checks only the header, size and labels
+  reader.verify_block(0);
+  reader.verify_block(2);
+  try {
+    reader.verify_block(1);
+    FAIL() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("corrupted block 1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+  }
+  EXPECT_NE(error_of(path, /*verify_all=*/true).find("corrupted block 1"), std::string::npos);
+}
+
+TEST(PackedFormat, CorruptedHeaderAndLabels) {
+  TempDir dir;
+  auto path = dir / "data.lgd";
+  write_random(path);
+  patch(path, 20, "\x06");  // height 5 -> 6
+  EXPECT_NE(error_of(path).find("corrupted header"), std::string::npos);
+  write_random(path);
+  patch(path, kPackedHeaderBytes + 150 * 105 + 8 * 3, "\x09");  // label of record 3
+  EXPECT_NE(error_of(path).find("corrupted labels"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace longgan::datasets
