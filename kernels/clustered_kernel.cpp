@@ -96,7 +96,7 @@ class TopkAttentionFunction : public torch::autograd::Function<TopkAttentionFunc
     const at::Tensor delta = (grad_out * out).sum(-1).contiguous();
     // Queries grouped by cluster for the key-side backward: members and offsets per (b, h).
     const int64_t clusters = topk_index.size(2);
-    const at::Tensor members = std::get<1>(assignment.sort(/*stable=*/true, -1, /*descending=*/false)).contiguous();
+    const at::Tensor members = std::get<1>(at::sort(assignment, std::optional<bool>(true), /*dim=*/-1)).contiguous();
     const at::Tensor counts =
         at::zeros({q.size(0), q.size(1), clusters}, assignment.options()).scatter_add(2, assignment,
                                                                                      at::ones_like(assignment));

@@ -73,18 +73,38 @@ __global__ void __launch_bounds__(kThreads)
   centroids[index] = static_cast<int64_t>(centroid);
 }
 
+// The query of a thread of the one-thread-per-query top-k kernels (grid: BH * ceil(N / kThreads)).
+template <typename T>
+struct TopkQuery {
+  bool valid;
+  int64_t bh, i;
+  const T *q, *k, *v;   // this (b, h)
+  const int64_t* keys;  // the top-k keys of the query's cluster
+};
+template <typename T>
+__device__ __forceinline__ TopkQuery<T> topk_query(const TopkArgs& a) {
+  const QkvArgs& p = a.qkv;
+  const int64_t tiles = (p.n + kThreads - 1) / kThreads;
+  TopkQuery<T> r;
+  r.bh = blockIdx.x / tiles;
+  r.i = (blockIdx.x % tiles) * kThreads + threadIdx.x;
+  r.valid = r.i < p.n;
+  r.q = static_cast<const T*>(p.q) + r.bh * p.n * p.dqk;
+  r.k = static_cast<const T*>(p.k) + r.bh * p.m * p.dqk;
+  r.v = static_cast<const T*>(p.v) + r.bh * p.m * p.dv;
+  r.keys = r.valid ? a.topk_index + (r.bh * a.clusters + a.assignment[r.bh * p.n + r.i]) * a.topk : nullptr;
+  return r;
+}
+
 // Exact softmax of query i over the top-k keys of its cluster. One thread per query.
 template <typename T, int DQK, int DV>
 __global__ void __launch_bounds__(kThreads) topk_forward_kernel(TopkArgs a, float* out, float* lse) {
   const QkvArgs& p = a.qkv;
-  const int64_t tiles = (p.n + kThreads - 1) / kThreads;
-  const int64_t bh = blockIdx.x / tiles;
-  const int64_t i = (blockIdx.x % tiles) * kThreads + threadIdx.x;
-  if (i >= p.n) return;
-  const T* q = static_cast<const T*>(p.q) + bh * p.n * p.dqk;
-  const T* k = static_cast<const T*>(p.k) + bh * p.m * p.dqk;
-  const T* v = static_cast<const T*>(p.v) + bh * p.m * p.dv;
-  const int64_t* keys = a.topk_index + (bh * a.clusters + a.assignment[bh * p.n + i]) * a.topk;
+  const TopkQuery<T> query = topk_query<T>(a);
+  if (!query.valid) return;
+  const int64_t bh = query.bh, i = query.i;
+  const T *q = query.q, *k = query.k, *v = query.v;
+  const int64_t* keys = query.keys;
 
   float qr[DQK], acc[DV];
   detail::load_row(qr, q, i, p.dqk, true);
@@ -123,14 +143,11 @@ template <typename T, int DQK, int DV>
 __global__ void __launch_bounds__(kThreads)
     topk_backward_dq_kernel(TopkArgs a, const float* grad_out, const float* lse, const float* delta, float* dq) {
   const QkvArgs& p = a.qkv;
-  const int64_t tiles = (p.n + kThreads - 1) / kThreads;
-  const int64_t bh = blockIdx.x / tiles;
-  const int64_t i = (blockIdx.x % tiles) * kThreads + threadIdx.x;
-  if (i >= p.n) return;
-  const T* q = static_cast<const T*>(p.q) + bh * p.n * p.dqk;
-  const T* k = static_cast<const T*>(p.k) + bh * p.m * p.dqk;
-  const T* v = static_cast<const T*>(p.v) + bh * p.m * p.dv;
-  const int64_t* keys = a.topk_index + (bh * a.clusters + a.assignment[bh * p.n + i]) * a.topk;
+  const TopkQuery<T> query = topk_query<T>(a);
+  if (!query.valid) return;
+  const int64_t bh = query.bh, i = query.i;
+  const T *q = query.q, *k = query.k, *v = query.v;
+  const int64_t* keys = query.keys;
 
   float qr[DQK], gr[DV], dqr[DQK];
   detail::load_row(qr, q, i, p.dqk, true);

@@ -27,18 +27,19 @@ using torch::autograd::variable_list;
 std::pair<at::Tensor, at::Tensor> sorted_orders(const at::Tensor& q, const at::Tensor& k,
                                                 const at::Tensor& projections) {
   at::NoGradGuard no_grad;
+  // Same ATen ops as attention::smyrf_attention_reference, so the orders agree bit for bit.
   const at::Tensor qf = q.to(at::kFloat), kf = k.to(at::kFloat);
-  const at::Tensor q_norms = qf.norm(2, -1), k_norms = kf.norm(2, -1);  // [B, H, N], [B, H, M]
-  const at::Tensor max_q = std::get<0>(q_norms.max(-1, true)), max_k = std::get<0>(k_norms.max(-1, true));
-  const at::Tensor total = max_q * max_q + max_k * max_k;  // [B, H, 1]
-  const at::Tensor q_extra = (total - q_norms * q_norms).clamp_min(0).sqrt().unsqueeze(-1);
-  const at::Tensor k_extra = (total - k_norms * k_norms).clamp_min(0).sqrt().unsqueeze(-1);
-  const at::Tensor fq = at::cat({qf, at::zeros_like(q_extra), q_extra}, -1);  // [B, H, N, D + 2]
-  const at::Tensor gk = at::cat({kf, k_extra, at::zeros_like(k_extra)}, -1);
-  const at::Tensor hq = at::matmul(projections, fq.transpose(-1, -2));  // [B, H, R, N]
-  const at::Tensor hk = at::matmul(projections, gk.transpose(-1, -2));  // [B, H, R, M]
-  const at::Tensor q_order = std::get<1>(hq.sort(/*stable=*/true, -1, /*descending=*/false));
-  const at::Tensor k_order = std::get<1>(hk.sort(/*stable=*/true, -1, /*descending=*/false));
+  const at::Tensor q_norm2 = qf.square().sum(-1), k_norm2 = kf.square().sum(-1);  // [B, H, N], [B, H, M]
+  const at::Tensor extent = q_norm2.amax(-1, true) + k_norm2.amax(-1, true);
+  const at::Tensor zeros_q = at::zeros_like(q_norm2).unsqueeze(-1), zeros_k = at::zeros_like(k_norm2).unsqueeze(-1);
+  const at::Tensor fq = at::cat({qf, zeros_q, (extent - q_norm2).clamp_min(0).sqrt().unsqueeze(-1)}, -1);
+  const at::Tensor gk = at::cat({kf, (extent - k_norm2).clamp_min(0).sqrt().unsqueeze(-1), zeros_k}, -1);
+  const at::Tensor a = projections.transpose(-2, -1);  // [B, H, D + 2, R]
+  // std::optional spelling: sort(true, -1) would pick the sort(dim, descending) overload.
+  const at::Tensor q_order =
+      std::get<1>(at::sort(at::matmul(fq, a).transpose(-2, -1), std::optional<bool>(true), /*dim=*/-1));
+  const at::Tensor k_order =
+      std::get<1>(at::sort(at::matmul(gk, a).transpose(-2, -1), std::optional<bool>(true), /*dim=*/-1));
   return {q_order.to(at::kInt).contiguous(), k_order.to(at::kInt).contiguous()};
 }
 

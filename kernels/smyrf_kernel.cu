@@ -14,20 +14,39 @@ using detail::to_float;
 constexpr int kThreads = 128;  // queries (forward, dq) or keys (dk, dv) per block
 constexpr int kTile = 32;      // keys (forward, dq) or queries (dk, dv) per shared-memory tile
 
-// Decodes a block index into (bhr, cluster, tile of kThreads positions inside the cluster).
-struct ClusterBlock {
-  int64_t bhr, bh, cluster, first;  // first: position of thread 0 inside the cluster
+// What a block and its threads work on: one (b, h, round), one cluster, and kThreads consecutive
+// sorted positions of that cluster's queries (keys == false) or keys (keys == true).
+template <typename T>
+struct RoundBlock {
+  int64_t bhr = 0, cluster = 0;
+  bool past_end = false;  // the whole block lies past the last position (uniform over the block)
+  bool active = false;    // this thread has a position
+  int64_t row = 0;        // original index of this thread's query or key
+  const T *q, *k, *v;     // this (b, h)
+  const int32_t *q_order, *k_order;  // this (b, h, round)
 };
-__device__ __forceinline__ ClusterBlock decode_block(int64_t block, int64_t cluster_size, int64_t clusters,
-                                                     int64_t rounds) {
-  const int64_t tiles = (cluster_size + kThreads - 1) / kThreads;
-  ClusterBlock b;
-  b.first = (block % tiles) * kThreads;
+template <typename T>
+__device__ __forceinline__ RoundBlock<T> round_block(const SmyrfArgs& a, bool keys) {
+  const QkvArgs& p = a.qkv;
+  const int64_t size = keys ? a.k_cluster : a.q_cluster, length = keys ? p.m : p.n;
+  const int64_t tiles = (size + kThreads - 1) / kThreads;
+  int64_t block = blockIdx.x;
+  const int64_t first = (block % tiles) * kThreads;  // position of thread 0 inside the cluster
   block /= tiles;
-  b.cluster = block % clusters;
-  b.bhr = block / clusters;
-  b.bh = b.bhr / rounds;
-  return b;
+  RoundBlock<T> r;
+  r.cluster = block % a.clusters;
+  r.bhr = block / a.clusters;
+  const int64_t bh = r.bhr / a.rounds;
+  r.q = static_cast<const T*>(p.q) + bh * p.n * p.dqk;
+  r.k = static_cast<const T*>(p.k) + bh * p.m * p.dqk;
+  r.v = static_cast<const T*>(p.v) + bh * p.m * p.dv;
+  r.q_order = a.q_order + r.bhr * p.n;
+  r.k_order = a.k_order + r.bhr * p.m;
+  r.past_end = r.cluster * size + first >= length;
+  const int64_t in_cluster = first + threadIdx.x, pos = r.cluster * size + in_cluster;
+  r.active = in_cluster < size && pos < length;
+  r.row = r.active ? (keys ? r.k_order : r.q_order)[pos] : 0;
+  return r;
 }
 
 // Gathers rows order[begin + j] (j < count) of src [rows, width] into dst[kTile][D], zero elsewhere.
@@ -50,18 +69,12 @@ __global__ void __launch_bounds__(kThreads) smyrf_forward_kernel(SmyrfArgs a, fl
   __shared__ float vs[kTile][DV];
   __shared__ float scores[kTile][kThreads];
   const QkvArgs& p = a.qkv;
-  const ClusterBlock blk = decode_block(blockIdx.x, a.q_cluster, a.clusters, a.rounds);
-  if (blk.cluster * a.q_cluster + blk.first >= p.n) return;  // a block past the last query (uniform)
-  const int64_t in_cluster = blk.first + threadIdx.x;
-  const int64_t qpos = blk.cluster * a.q_cluster + in_cluster;
-  const bool active = in_cluster < a.q_cluster && qpos < p.n;
-  const T* q = static_cast<const T*>(p.q) + blk.bh * p.n * p.dqk;
-  const T* k = static_cast<const T*>(p.k) + blk.bh * p.m * p.dqk;
-  const T* v = static_cast<const T*>(p.v) + blk.bh * p.m * p.dv;
-  const int32_t* q_order = a.q_order + blk.bhr * p.n;
-  const int32_t* k_order = a.k_order + blk.bhr * p.m;
-
-  const int64_t qi = active ? q_order[qpos] : 0;
+  const RoundBlock<T> blk = round_block<T>(a, /*keys=*/false);
+  if (blk.past_end) return;
+  const bool active = blk.active;
+  const int64_t qi = blk.row;
+  const T *q = blk.q, *k = blk.k, *v = blk.v;
+  const int32_t* k_order = blk.k_order;
   float qr[DQK];
   detail::load_row(qr, q, qi, p.dqk, active);
   float acc[DV];
@@ -115,18 +128,12 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float ks[kTile][DQK];
   __shared__ float vs[kTile][DV];
   const QkvArgs& p = a.qkv;
-  const ClusterBlock blk = decode_block(blockIdx.x, a.q_cluster, a.clusters, a.rounds);
-  if (blk.cluster * a.q_cluster + blk.first >= p.n) return;  // a block past the last query (uniform)
-  const int64_t in_cluster = blk.first + threadIdx.x;
-  const int64_t qpos = blk.cluster * a.q_cluster + in_cluster;
-  const bool active = in_cluster < a.q_cluster && qpos < p.n;
-  const T* q = static_cast<const T*>(p.q) + blk.bh * p.n * p.dqk;
-  const T* k = static_cast<const T*>(p.k) + blk.bh * p.m * p.dqk;
-  const T* v = static_cast<const T*>(p.v) + blk.bh * p.m * p.dv;
-  const int32_t* q_order = a.q_order + blk.bhr * p.n;
-  const int32_t* k_order = a.k_order + blk.bhr * p.m;
-
-  const int64_t qi = active ? q_order[qpos] : 0;
+  const RoundBlock<T> blk = round_block<T>(a, /*keys=*/false);
+  if (blk.past_end) return;
+  const bool active = blk.active;
+  const int64_t qi = blk.row;
+  const T *q = blk.q, *k = blk.k, *v = blk.v;
+  const int32_t* k_order = blk.k_order;
   float qr[DQK], gr[DV], dq[DQK];
   detail::load_row(qr, q, qi, p.dqk, active);
   detail::load_row_f32(gr, grad_out_r + blk.bhr * p.n * p.dv, qi, p.dv, active);
@@ -170,19 +177,13 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float lses[kTile];
   __shared__ float deltas[kTile];
   const QkvArgs& p = a.qkv;
-  const ClusterBlock blk = decode_block(blockIdx.x, a.k_cluster, a.clusters, a.rounds);
-  if (blk.cluster * a.k_cluster + blk.first >= p.m) return;  // a block past the last key (uniform)
-  const int64_t in_cluster = blk.first + threadIdx.x;
-  const int64_t kpos = blk.cluster * a.k_cluster + in_cluster;
-  const bool active = in_cluster < a.k_cluster && kpos < p.m;
-  const T* q = static_cast<const T*>(p.q) + blk.bh * p.n * p.dqk;
-  const T* k = static_cast<const T*>(p.k) + blk.bh * p.m * p.dqk;
-  const T* v = static_cast<const T*>(p.v) + blk.bh * p.m * p.dv;
+  const RoundBlock<T> blk = round_block<T>(a, /*keys=*/true);
+  if (blk.past_end) return;
+  const bool active = blk.active;
+  const int64_t kj = blk.row;
+  const T *q = blk.q, *k = blk.k, *v = blk.v;
+  const int32_t* q_order = blk.q_order;
   const float* grad_out = grad_out_r + blk.bhr * p.n * p.dv;
-  const int32_t* q_order = a.q_order + blk.bhr * p.n;
-  const int32_t* k_order = a.k_order + blk.bhr * p.m;
-
-  const int64_t kj = active ? k_order[kpos] : 0;
   float kr[DQK], vr[DV], dk[DQK], dv[DV];
   detail::load_row(kr, k, kj, p.dqk, active);
   detail::load_row(vr, v, kj, p.dv, active);
