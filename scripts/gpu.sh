@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine (the device tool), from the repository root, with .gpu_deps/ carried
+# (made by scripts/pack_gpu_deps.sh): configures and builds LongGAN against the machine's python3
+# torch, runs the kernel tests, then the attention benchmarks. Logs and JSON go to $OUT.
+#   scripts/gpu.sh [all|build|test|bench]    (default all; the build dir persists on a warm machine)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+STEP="${1:-all}"
+OUT="${OUT:-runs/gpu}"
+BUILD_DIR="${LONGGAN_BUILD_DIR:-build}"
+DEPS="$PWD/.gpu_deps"
+mkdir -p "$OUT"
+
+build() {
+  [ -f "$DEPS/include/cxxopts.hpp" ] && [ -f "$DEPS/googletest/CMakeLists.txt" ] || {
+    echo "gpu.sh: $DEPS is incomplete; run scripts/pack_gpu_deps.sh and carry .gpu_deps" >&2
+    return 1
+  }
+  { nvidia-smi; command -v nvcc && nvcc --version
+    python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.is_available())'
+  } >"$OUT/env.log" 2>&1
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLONGGAN_PYTHON="$(which python3)" \
+    -DLONGGAN_WITH_OPENCV=OFF -DLONGGAN_EXTRA_INCLUDE_DIR="$DEPS/include" \
+    -DLONGGAN_GTEST_SOURCE_DIR="$DEPS/googletest" >"$OUT/configure.log" 2>&1 \
+    || { tail -40 "$OUT/configure.log"; return 1; }
+  grep -E "^-- LongGAN:" "$OUT/configure.log"
+  local start=$SECONDS
+  ninja -C "$BUILD_DIR" -j16 longgan longgan_kernels_tests >"$OUT/build.log" 2>&1 \
+    || { grep -B2 -A12 -m5 "error" "$OUT/build.log" | head -120; return 1; }
+  echo "build: $((SECONDS - start)) s"
+}
+
+run_tests() {
+  "$BUILD_DIR/tests/longgan_kernels_tests" --gtest_output="json:$OUT/kernels_tests.json" >"$OUT/kernels_tests.log" 2>&1
+  local status=$?
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \]|Failure|error:" "$OUT/kernels_tests.log" | head -60
+  return $status
+}
+
+bench() {
+  local types=dense,smyrf,clustered,improved_clustered status=0
+  # BigGAN shapes: one head, tiny Dqk, M = N / 4.
+  "$BUILD_DIR/bin/longgan" bench attention --device cuda --types "$types" --n 16384,65536 --batch 8 --dqk 16 \
+    --dv 64 --json "$OUT/bench_biggan.json" >"$OUT/bench_biggan.log" 2>&1 || status=1
+  # Transformer shape: 8 heads of 64.
+  "$BUILD_DIR/bin/longgan" bench attention --device cuda --types "$types" --n 4096 --heads 8 --dqk 64 --dv 64 \
+    --json "$OUT/bench_transformer.json" >"$OUT/bench_transformer.log" 2>&1 || status=1
+  tail -30 "$OUT/bench_biggan.log" "$OUT/bench_transformer.log"
+  return $status
+}
+
+case "$STEP" in
+  build) build ;;
+  test) run_tests ;;
+  bench) bench ;;
+  all)
+    build || exit 1
+    status=0
+    run_tests || status=1
+    bench || status=1
+    exit $status
+    ;;
+  *) echo "gpu.sh: unknown step '$STEP' (use all, build, test or bench)" >&2; exit 2 ;;
+esac
