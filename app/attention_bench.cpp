@@ -13,6 +13,7 @@
 
 #include <malloc.h>
 
+#include "attention/structured_inputs.h"
 #include "longgan/build_config.h"
 
 #if LONGGAN_HAVE_CUDA
@@ -190,11 +191,16 @@ attention::AttentionSpec default_bench_spec(const std::string& type, int64_t n, 
   return spec;
 }
 
-AttentionBenchInputs random_bench_inputs(int64_t batch, int64_t heads, int64_t n, int64_t m, int64_t dqk,
-                                         int64_t dv, at::Device device, at::ScalarType dtype) {
+AttentionBenchInputs generated_bench_inputs(const std::string& kind, int64_t batch, int64_t heads, int64_t n, int64_t m,
+                                            int64_t dqk, int64_t dv, at::Device device, at::ScalarType dtype) {
+  auto place = [&](const at::Tensor& t) { return t.to(device, dtype); };
+  if (kind == "structured") {
+    auto in = attention::structured_inputs(batch, heads, n, m, dqk, dv, /*centres=*/32, /*seed=*/7);
+    return {place(in.q), place(in.k), place(in.v), "structured, 32 centres"};
+  }
   auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
   auto make = [&](int64_t len, int64_t dim) {
-    return at::randn({batch, heads, len, dim}, gen, at::TensorOptions().dtype(at::kFloat)).to(device, dtype);
+    return place(at::randn({batch, heads, len, dim}, gen, at::TensorOptions().dtype(at::kFloat)));
   };
   return {make(n, dqk), make(m, dqk), make(m, dv), "random"};
 }

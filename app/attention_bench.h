@@ -20,7 +20,7 @@ struct AttentionBenchCase {
 
 struct AttentionBenchInputs {
   at::Tensor q, k, v;  // [B, H, N, Dqk], [B, H, M, Dqk], [B, H, M, Dv]
-  std::string source;  // "random" or the file
+  std::string source;  // "structured", "random" or the file
 };
 
 struct AttentionBenchSettings {
@@ -44,9 +44,10 @@ struct AttentionBenchRow {
 // clusters; improved_clustered: + top-32), always valid for (n, m).
 attention::AttentionSpec default_bench_spec(const std::string& type, int64_t n, int64_t m);
 
-// Random inputs (normal, fixed seed) of the given shape.
-AttentionBenchInputs random_bench_inputs(int64_t batch, int64_t heads, int64_t n, int64_t m, int64_t dqk,
-                                         int64_t dv, at::Device device, at::ScalarType dtype);
+// Generated inputs (fixed seed) of the given shape: "structured" (tokens around 32 shared centres,
+// attention::structured_inputs, so the error column means something) or "random" (plain normal).
+AttentionBenchInputs generated_bench_inputs(const std::string& kind, int64_t batch, int64_t heads, int64_t n, int64_t m,
+                                            int64_t dqk, int64_t dv, at::Device device, at::ScalarType dtype);
 // q, k, v from a file written by Python torch.save({'q':..,'k':..,'v':..}) or torch::pickle_save.
 AttentionBenchInputs load_bench_inputs(const std::string& path, at::Device device,
                                        std::optional<at::ScalarType> dtype);

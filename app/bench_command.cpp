@@ -65,13 +65,11 @@ std::vector<AttentionBenchCase> parse_cases(const cxxopts::ParseResult& args) {
     add(type, std::nullopt, type);
   }
   if (args.count("spec")) {
-    for (const auto& text : args["spec"].as<std::vector<std::string>>()) {
-      attention::AttentionSpec spec;
-      try {
-        spec = attention::parse_attention_spec(text);
-      } catch (const std::invalid_argument& e) {
-        throw UsageError(std::string("--spec: ") + e.what());
-      }
+    // cxxopts splits vector values at ','; joined again, the list parser puts each spec's options back together.
+    std::string joined;
+    for (const auto& piece : args["spec"].as<std::vector<std::string>>()) joined += (joined.empty() ? "" : ",") + piece;
+    for (const auto& text : split_spec_list(joined)) {
+      auto spec = parse_spec_option("spec", text);
       add(text, spec, attention::type_name(spec));
     }
   }
@@ -101,12 +99,15 @@ int run_attention_bench_command(const cxxopts::ParseResult& args) {
     inputs.push_back(load_bench_inputs(args["qkv"].as<std::string>(), device,
                                        args.count("dtype") ? std::optional(dtype) : std::nullopt));
   } else {
+    const std::string kind = args["inputs"].as<std::string>();
+    if (kind != "structured" && kind != "random") throw UsageError("--inputs takes structured or random, got '" + kind + "'");
     int64_t key_div = args["key-div"].as<int64_t>();
     if (key_div < 1) throw UsageError("--key-div must be >= 1");
     for (int64_t n : parse_lengths(args["lengths"].as<std::string>(), "n")) {
       if (n % key_div != 0) throw UsageError("--n " + std::to_string(n) + " is not divisible by --key-div");
-      inputs.push_back(random_bench_inputs(args["batch"].as<int64_t>(), args["heads"].as<int64_t>(), n, n / key_div,
-                                           args["dqk"].as<int64_t>(), args["dv"].as<int64_t>(), device, dtype));
+      inputs.push_back(generated_bench_inputs(kind, args["batch"].as<int64_t>(), args["heads"].as<int64_t>(), n,
+                                              n / key_div, args["dqk"].as<int64_t>(), args["dv"].as<int64_t>(),
+                                              device, dtype));
     }
   }
 
@@ -135,8 +136,14 @@ int run_attention_bench_command(const cxxopts::ParseResult& args) {
 }  // namespace
 
 int run_bench(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "loader") {
+    std::string program = std::string(argv[0]) + " loader";
+    argv[1] = program.data();
+    return run_loader_bench(argc - 1, argv + 1);
+  }
   cxxopts::Options options(argv[0], "Benchmark the attention types against dense in one run.\n"
-                                    "Usage: longgan bench attention [options]");
+                                    "Usage: longgan bench attention [options]\n"
+                                    "(longgan bench loader --help: images/s of the data loader)");
   options.add_options()
       ("what", "What to benchmark: attention", cxxopts::value<std::string>())
       ("device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"))
@@ -157,6 +164,8 @@ int run_bench(int argc, char** argv) {
       ("warmup", "Untimed runs before timing", cxxopts::value<int>()->default_value("2"))
       ("repeats", "Timed runs (the median is reported)", cxxopts::value<int>()->default_value("5"))
       ("no-backward", "Time the forward pass only")
+      ("inputs", "Generated inputs: structured (tokens around shared centres) or random (normal)",
+       cxxopts::value<std::string>()->default_value("structured"))
       ("qkv", "Use q, k, v from this file (torch.save of a dict) instead of random inputs",
        cxxopts::value<std::string>())
       ("json", "Also write the results as JSON to this file", cxxopts::value<std::string>());
@@ -175,7 +184,7 @@ int run_bench(int argc, char** argv) {
   if (!args) return 0;
   if (!args->count("what")) throw UsageError("missing what to benchmark: longgan bench attention [options]");
   if ((*args)["what"].as<std::string>() != "attention") {
-    throw UsageError("unknown benchmark '" + (*args)["what"].as<std::string>() + "'; available: attention");
+    throw UsageError("unknown benchmark '" + (*args)["what"].as<std::string>() + "'; available: attention, loader");
   }
   return run_attention_bench_command(*args);
 }

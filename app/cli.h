@@ -5,6 +5,9 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "attention/attention.h"
 
 namespace longgan::app {
 
@@ -24,11 +27,23 @@ T required(const cxxopts::ParseResult& args, const std::string& name) {
   return args[name].as<T>();
 }
 
+// An attention spec given as option --<option>, or UsageError naming the option.
+attention::AttentionSpec parse_spec_option(const std::string& option, const std::string& text);
+
+// A ','-separated list of spec texts; a ',' followed by "key=value" continues the previous spec's options
+// ("dense,smyrf:hashes=2,q_cluster=64" is two specs).
+std::vector<std::string> split_spec_list(const std::string& text);
+
+// split_spec_list, each item parsed as by parse_spec_option.
+std::vector<attention::AttentionSpec> parse_spec_list(const std::string& option, const std::string& text);
+
 // One subcommand: argv[0] is "longgan <name>". Returns the exit code.
 int run_prepare(int argc, char** argv);
 int run_train(int argc, char** argv);
 int run_sample(int argc, char** argv);
 int run_bench(int argc, char** argv);
 int run_info(int argc, char** argv);
+// longgan bench loader (run_bench hands it its arguments).
+int run_loader_bench(int argc, char** argv);
 
 }  // namespace longgan::app

@@ -18,7 +18,7 @@ commands:
   prepare   pack an image folder (or synthetic images) into a .lgd dataset
   train     train a GAN on a packed dataset, with checkpoints and sample grids
   sample    render images from a checkpoint, optionally with another attention type
-  bench     benchmark the attention types (longgan bench attention --help)
+  bench     benchmark the attention types or the data loader (longgan bench attention|loader --help)
   info      print a checkpoint's manifest, attention types and parameter counts
 
 options:

@@ -13,33 +13,6 @@ namespace longgan::app {
 namespace {
 namespace fs = std::filesystem;
 
-attention::AttentionSpec parse_spec_option(const std::string& option, const std::string& text) {
-  try {
-    return attention::parse_attention_spec(text);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError("--" + option + ": " + e.what());
-  }
-}
-
-std::vector<attention::AttentionSpec> parse_spec_list(const std::string& option, const std::string& text) {
-  std::vector<attention::AttentionSpec> specs;
-  // Items are separated by ',' unless the ',' separates options of one type ("smyrf:hashes=2,q_cluster=64").
-  std::string current;
-  std::stringstream items(text);
-  std::string item;
-  while (std::getline(items, item, ',')) {
-    if (!current.empty() && item.find('=') != std::string::npos && item.find(':') == std::string::npos) {
-      current += "," + item;
-      continue;
-    }
-    if (!current.empty()) specs.push_back(parse_spec_option(option, current));
-    current = item;
-  }
-  if (!current.empty()) specs.push_back(parse_spec_option(option, current));
-  if (specs.empty()) throw UsageError("--" + option + " needs at least one attention type");
-  return specs;
-}
-
 // z interpolated linearly between consecutive pairs of z: [pairs * steps, Z].
 at::Tensor interpolate(const at::Tensor& z, int64_t steps) {
   std::vector<at::Tensor> rows;

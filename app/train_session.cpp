@@ -11,6 +11,7 @@
 #include "gan/generator.h"
 #include "gan/model_config.h"
 #include "gan/sampling.h"
+#include "gan/summary.h"
 #include "gan/trainer.h"
 
 namespace longgan::app {
@@ -119,6 +120,10 @@ const std::vector<ConfigFlag>& train_flags() {
       {"bf16", "train", "bf16", "bf16 autocast on CUDA (true/false)"},
   };
   return flags;
+}
+
+std::string describe_model(const nlohmann::json& model_section) {
+  return gan::model_summary(gan::model_config_from_json(model_section));
 }
 
 struct TrainSession::Impl {

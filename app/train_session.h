@@ -20,6 +20,8 @@ nlohmann::json default_session_config();
 // Flags of the model and training sections (e.g. --ch -> model.ch, --batch -> train.batch).
 const std::vector<ConfigFlag>& model_flags();
 const std::vector<ConfigFlag>& train_flags();
+// The model summary table (blocks, shapes, parameters, attention tokens) of a model section.
+std::string describe_model(const nlohmann::json& model_section);
 
 // A trainer over the data file of config["run"]["data"], seeded by config["run"]["seed"], on
 // config["run"]["device"]. Its state (networks, optimizers, loader position, RNG states)

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -43,9 +44,12 @@ TEST(BenchCommand, WritesTableAndJsonWithRatiosToDenseFromTheSameRun) {
       EXPECT_DOUBLE_EQ(row["forward_ratio_to_dense"].get<double>(), 1.0);
       EXPECT_DOUBLE_EQ(row["relative_error_vs_dense"].get<double>(), 0.0);
     } else {
-      // An approximation on random inputs: off dense, but not garbage.
-      EXPECT_GE(row["relative_error_vs_dense"].get<double>(), 0.0);
-      EXPECT_LT(row["relative_error_vs_dense"].get<double>(), 1.0) << row.dump();
+      const double error = row["relative_error_vs_dense"].get<double>();
+      EXPECT_TRUE(std::isfinite(error) && error >= 0.0) << row.dump();
+      // The content-based types find the shared centres: closer to dense than all-zeros output
+      // (error 1). combiner_axial summarises by grid position, and these tokens have no spatial
+      // order, so no bound on its error holds here.
+      if (row["type"] != "combiner_axial") EXPECT_LT(error, 1.0) << row.dump();
     }
   }
   longgan::checkpoints::remove_tree(dir);
@@ -85,6 +89,9 @@ TEST(BenchCommand, UsageErrorsExitTwoAndNameTheOption) {
   auto unknown_type = run_longgan("bench attention --types dense,flash --n 64");
   EXPECT_EQ(unknown_type.exit_code, 2);
   EXPECT_NE(unknown_type.output.find("flash"), std::string::npos) << unknown_type.output;
+  auto bad_inputs = run_longgan("bench attention --inputs uniform");
+  EXPECT_EQ(bad_inputs.exit_code, 2);
+  EXPECT_NE(bad_inputs.output.find("--inputs"), std::string::npos) << bad_inputs.output;
   auto bad_n = run_longgan("bench attention --n 64,abc");
   EXPECT_EQ(bad_n.exit_code, 2);
   EXPECT_NE(bad_n.output.find("--n"), std::string::npos) << bad_n.output;
@@ -96,6 +103,28 @@ TEST(BenchCommand, UsageErrorsExitTwoAndNameTheOption) {
   auto help = run_longgan("bench --help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.output.find("--qkv"), std::string::npos);
+}
+
+TEST(BenchCommand, LoaderReportsImagesPerSecondOfThePackedData) {
+  auto dir = fresh_dir("bench_loader");
+  auto data = dir / "tiny.lgd";
+  ASSERT_EQ(run_longgan("prepare --synthetic 40 --resolution 32 --output " + data.string()).exit_code, 0);
+  auto json_path = dir / "loader.json";
+  auto r = run_longgan("bench loader --data " + data.string() + " --batch 8 --batches 12 --json " + json_path.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("images/s"), std::string::npos) << r.output;
+  std::ifstream in(json_path);
+  auto doc = nlohmann::json::parse(in);
+  EXPECT_EQ(doc["resolution"], 32);
+  EXPECT_EQ(doc["batches"], 12);  // 12 batches of 8 from 40 images: the loader wraps epochs
+  EXPECT_GT(doc["images_per_s"].get<double>(), 0.0);
+
+  auto missing = run_longgan("bench loader");
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("--data"), std::string::npos) << missing.output;
+  auto absent = run_longgan("bench loader --data /nonexistent/data.lgd");
+  EXPECT_EQ(absent.exit_code, 1) << absent.output;
+  EXPECT_NE(absent.output.find("/nonexistent/data.lgd"), std::string::npos) << absent.output;
 }
 
 }  // namespace

@@ -65,5 +65,17 @@ TEST(CliUsage, MissingCheckpointIsARuntimeError) {
   EXPECT_NE(result.output.find("/nonexistent/run"), std::string::npos) << result.output;
 }
 
+TEST(InfoCommand, ModelSummaryOfThe128PresetWithoutACheckpoint) {
+  auto result = run_longgan({"info", "--model", "--resolution", "128", "--ch", "96", "--g-attn", "128", "--d-attn", "64",
+                             "--attention", "smyrf:hashes=4,q_cluster=2048,k_cluster=512"});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  std::printf("%s", result.output.c_str());
+  EXPECT_NE(result.output.find("smyrf N=16384 M=4096"), std::string::npos) << result.output;  // G attention at 128
+  EXPECT_NE(result.output.find("smyrf N=4096 M=1024"), std::string::npos) << result.output;   // D attention at 64
+  EXPECT_NE(result.output.find("[3, 128, 128]"), std::string::npos) << result.output;
+  auto both = run_longgan({"info", "--model", "/some/run"});
+  EXPECT_EQ(both.exit_code, 2) << both.output;
+}
+
 }  // namespace
 }  // namespace longgan::app::testing

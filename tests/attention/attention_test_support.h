@@ -6,6 +6,8 @@
 
 #include <functional>
 
+#include "attention/structured_inputs.h"
+
 namespace longgan::attention::testing {
 
 inline at::Generator seeded(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
@@ -20,27 +22,8 @@ inline double relative_error(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble) - bd).norm().item<double>() / bd.norm().item<double>();
 }
 
-// Queries and keys drawn around a few shared centres (the structure efficient attention
-// exploits): each token is a centre plus small noise, and a key's value is its centre's value
-// plus noise, so attending to any keys of the right centre gives the right output.
-struct StructuredInputs {
-  at::Tensor q, k, v;
-};
-inline StructuredInputs structured_inputs(int64_t batch, int64_t heads, int64_t n, int64_t m, int64_t d, int64_t dv,
-                                          int64_t centres, uint64_t seed, double spread = 3.0, double noise = 0.3) {
-  auto gen = seeded(seed);
-  auto opts = at::TensorOptions().dtype(at::kFloat);
-  auto centre = at::randn({batch, heads, centres, d}, gen, opts) * spread;
-  auto centre_value = at::randn({batch, heads, centres, dv}, gen, opts);
-  auto pick = [&](const at::Tensor& table, const at::Tensor& index) {
-    auto dim = table.size(3);
-    auto chosen = at::gather(table, 2, index.unsqueeze(-1).expand({batch, heads, index.size(2), dim}));
-    return chosen + at::randn({batch, heads, index.size(2), dim}, gen, opts) * noise;
-  };
-  auto q_centre = at::randint(centres, {batch, heads, n}, gen, opts.dtype(at::kLong));
-  auto k_centre = at::randint(centres, {batch, heads, m}, gen, opts.dtype(at::kLong));
-  return {pick(centre, q_centre), pick(centre, k_centre), pick(centre_value, k_centre)};
-}
+using attention::StructuredInputs;
+using attention::structured_inputs;
 
 // Largest difference between autograd gradients of sum(f(q, k, v) * w) and central finite
 // differences, over every element of q, k and v (float64, tiny shapes only).
