@@ -42,6 +42,25 @@ std::vector<fs::path> write_images(const fs::path& out, const at::Tensor& images
   return paths;
 }
 
+// A bare type name that is the checkpoint's own type means the checkpoint's options ("smyrf" on a
+// smyrf:q_cluster=256 model); anything else is parsed as written.
+attention::AttentionSpec spec_for_checkpoint(const std::string& option, const std::string& text,
+                                             const attention::AttentionSpec& own) {
+  if (text.find(':') == std::string::npos && text == attention::type_name(own)) return own;
+  return parse_spec_option(option, text);
+}
+
+// Switches the generator to `spec`; a spec that does not fit the model's attention lengths is a
+// usage error naming the option.
+void apply_spec(CheckpointGenerator& generator, const std::string& option, const std::string& text,
+                const attention::AttentionSpec& spec) {
+  try {
+    generator.set_attention(spec);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError("--" + option + " " + text + " does not fit this checkpoint's model: " + e.what());
+  }
+}
+
 }  // namespace
 
 int run_sample(int argc, char** argv) {
@@ -58,7 +77,8 @@ int run_sample(int argc, char** argv) {
       "interp", "Interpolate between pairs of latents in STEPS steps (one row per pair)", cxxopts::value<int64_t>())(
       "compare-attention",
       "Render the same z with each listed type side by side (one row per type) and print the mean absolute pixel "
-      "difference of each against the checkpoint's own type, e.g. dense,smyrf",
+      "difference of each against the checkpoint's own type, e.g. dense,smyrf (a bare name of the checkpoint's own "
+      "type keeps the checkpoint's options)",
       cxxopts::value<std::string>())("device", "cpu or cuda", cxxopts::value<std::string>()->default_value(
                                                                   torch::cuda::is_available() ? "cuda" : "cpu"));
   // cxxopts has no one-letter long options: accept --n as --count.
@@ -78,15 +98,27 @@ int run_sample(int argc, char** argv) {
   if (n < 1) throw UsageError("--n must be >= 1");
   const uint64_t seed = args["seed"].as<uint64_t>();
   const double truncation = args["truncation"].as<double>();
-  std::optional<attention::AttentionSpec> override_spec;
-  if (args.count("attention")) override_spec = parse_spec_option("attention", args["attention"].as<std::string>());
-  std::vector<attention::AttentionSpec> compare;
-  if (args.count("compare-attention")) compare = parse_spec_list("compare-attention", args["compare-attention"].as<std::string>());
+  // Parsed before the checkpoint is read, so that a malformed spec fails fast.
+  if (args.count("attention")) parse_spec_option("attention", args["attention"].as<std::string>());
+  if (args.count("compare-attention")) parse_spec_list("compare-attention", args["compare-attention"].as<std::string>());
   bool grid = args.count("grid") > 0;
   if (grid && out.extension() != ".png") out /= "grid.png";
 
   auto checkpoint = checkpoints::read_checkpoint(checkpoint_path);
-  CheckpointGenerator generator(checkpoint, override_spec, args["device"].as<std::string>());
+  CheckpointGenerator generator(checkpoint, std::nullopt, args["device"].as<std::string>());
+  const attention::AttentionSpec own = generator.attention();
+  if (args.count("attention")) {
+    const std::string text = args["attention"].as<std::string>();
+    apply_spec(generator, "attention", text, spec_for_checkpoint("attention", text, own));
+  }
+  std::vector<attention::AttentionSpec> compare;
+  if (args.count("compare-attention")) {
+    for (const auto& text : split_spec_list(args["compare-attention"].as<std::string>())) {
+      compare.push_back(spec_for_checkpoint("compare-attention", text, own));
+      apply_spec(generator, "compare-attention", text, compare.back());  // fails before any rendering
+    }
+    generator.set_attention(own);
+  }
   at::Tensor z = generator.sample_z(n, seed, truncation);
   int64_t columns = 0;
   if (args.count("interp")) {
@@ -102,7 +134,6 @@ int run_sample(int argc, char** argv) {
   if (compare.empty()) {
     images = generator.generate(z);
   } else {
-    const attention::AttentionSpec own = generator.attention();
     at::Tensor reference = generator.generate(z);
     std::vector<at::Tensor> rows;
     record["compare"] = nlohmann::json::array();

@@ -264,6 +264,9 @@ at::Tensor CheckpointGenerator::generate(const at::Tensor& z) {
 }
 
 void CheckpointGenerator::set_attention(const attention::AttentionSpec& spec) {
+  gan::ModelConfig next = impl_->model;
+  next.attention = spec;
+  next.validate();  // the spec fits every attention block's lengths
   impl_->model.attention = spec;
   impl_->g->set_attention(spec);
 }

@@ -62,7 +62,8 @@ class CheckpointGenerator {
   at::Tensor sample_z(int64_t n, uint64_t seed, double truncation) const;
   // [n, 3, H, W] in [-1, 1], on the CPU.
   at::Tensor generate(const at::Tensor& z);
-  // Switches every attention block to `spec`.
+  // Switches every attention block to `spec`; std::invalid_argument (and no change) when it does
+  // not fit the model (e.g. a cluster larger than a block's tokens).
   void set_attention(const attention::AttentionSpec& spec);
   const attention::AttentionSpec& attention() const;
 

@@ -178,11 +178,25 @@ TEST(SampleCommand, AttentionSwapRecordedAndCompared) {
   EXPECT_EQ(sidecar["attention"]["type"], "dense");
   EXPECT_EQ(sidecar["seed"], 1);
 
+  // "smyrf" alone is the checkpoint's own smyrf options: no difference at all.
   auto compare = run_longgan({"sample", "--checkpoint", run.string(), "--out", (run / "cmp.png").string(), "--n",
-                              "4", "--compare-attention", "dense,smyrf:hashes=1,q_cluster=256,k_cluster=64"});
+                              "4", "--compare-attention", "dense,smyrf:hashes=1,q_cluster=256,k_cluster=64,smyrf"});
   ASSERT_EQ(compare.exit_code, 0) << compare.output;
-  EXPECT_NE(compare.output.find("dense"), std::string::npos) << compare.output;
   EXPECT_NE(compare.output.find("mean |difference|"), std::string::npos) << compare.output;
+  auto record = nlohmann::json::parse(checkpoints::read_file(run / "cmp.png.json"));
+  ASSERT_EQ(record["compare"].size(), 3u) << record.dump();
+  EXPECT_EQ(record["compare"][0]["attention"]["type"], "dense");
+  EXPECT_EQ(record["compare"][2]["attention"]["q_cluster"], 64);
+  EXPECT_EQ(record["compare"][2]["mean_abs_pixel_difference"].get<double>(), 0.0);
+  // One cluster of every query and key (exact smyrf) matches dense up to float rounding.
+  EXPECT_NEAR(record["compare"][1]["mean_abs_pixel_difference"].get<double>(),
+              record["compare"][0]["mean_abs_pixel_difference"].get<double>(), 0.05);
+
+  auto too_big = run_longgan({"sample", "--checkpoint", run.string(), "--out", (run / "bad.png").string(),
+                              "--compare-attention", "dense,smyrf:q_cluster=2048,k_cluster=512"});
+  EXPECT_EQ(too_big.exit_code, 2) << too_big.output;
+  EXPECT_NE(too_big.output.find("--compare-attention smyrf:q_cluster=2048"), std::string::npos) << too_big.output;
+  EXPECT_FALSE(fs::exists(run / "bad.png"));
   checkpoints::remove_tree(run);
 }
 
