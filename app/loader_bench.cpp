@@ -2,7 +2,6 @@
 // float batches), to compare with what a training step consumes.
 #include <torch/cuda.h>
 
-#include <algorithm>
 #include <chrono>
 #include <iomanip>
 #include <iostream>

@@ -50,15 +50,17 @@ attention::AttentionSpec spec_for_checkpoint(const std::string& option, const st
   return parse_spec_option(option, text);
 }
 
-// Switches the generator to `spec`; a spec that does not fit the model's attention lengths is a
-// usage error naming the option.
-void apply_spec(CheckpointGenerator& generator, const std::string& option, const std::string& text,
-                const attention::AttentionSpec& spec) {
+// The spec of `text` (as by spec_for_checkpoint), checked against the model's attention lengths:
+// one that does not fit is a usage error naming the option.
+attention::AttentionSpec fitting_spec(const CheckpointGenerator& generator, const std::string& option,
+                                      const std::string& text, const attention::AttentionSpec& own) {
+  auto spec = spec_for_checkpoint(option, text, own);
   try {
-    generator.set_attention(spec);
+    generator.check_attention(spec);
   } catch (const std::invalid_argument& e) {
     throw UsageError("--" + option + " " + text + " does not fit this checkpoint's model: " + e.what());
   }
+  return spec;
 }
 
 }  // namespace
@@ -77,8 +79,8 @@ int run_sample(int argc, char** argv) {
       "interp", "Interpolate between pairs of latents in STEPS steps (one row per pair)", cxxopts::value<int64_t>())(
       "compare-attention",
       "Render the same z with each listed type side by side (one row per type) and print the mean absolute pixel "
-      "difference of each against the checkpoint's own type, e.g. dense,smyrf (a bare name of the checkpoint's own "
-      "type keeps the checkpoint's options)",
+      "difference of each against the checkpoint's own type (or --attention), e.g. dense,smyrf (a bare name of the "
+      "checkpoint's own type keeps the checkpoint's options)",
       cxxopts::value<std::string>())("device", "cpu or cuda", cxxopts::value<std::string>()->default_value(
                                                                   torch::cuda::is_available() ? "cuda" : "cpu"));
   // cxxopts has no one-letter long options: accept --n as --count.
@@ -105,19 +107,16 @@ int run_sample(int argc, char** argv) {
   if (grid && out.extension() != ".png") out /= "grid.png";
 
   auto checkpoint = checkpoints::read_checkpoint(checkpoint_path);
-  CheckpointGenerator generator(checkpoint, std::nullopt, args["device"].as<std::string>());
+  CheckpointGenerator generator(checkpoint, args["device"].as<std::string>());
   const attention::AttentionSpec own = generator.attention();
-  if (args.count("attention")) {
-    const std::string text = args["attention"].as<std::string>();
-    apply_spec(generator, "attention", text, spec_for_checkpoint("attention", text, own));
-  }
-  std::vector<attention::AttentionSpec> compare;
+  std::vector<attention::AttentionSpec> compare;  // all checked before any rendering
   if (args.count("compare-attention")) {
     for (const auto& text : split_spec_list(args["compare-attention"].as<std::string>())) {
-      compare.push_back(spec_for_checkpoint("compare-attention", text, own));
-      apply_spec(generator, "compare-attention", text, compare.back());  // fails before any rendering
+      compare.push_back(fitting_spec(generator, "compare-attention", text, own));
     }
-    generator.set_attention(own);
+  }
+  if (args.count("attention")) {
+    generator.set_attention(fitting_spec(generator, "attention", args["attention"].as<std::string>(), own));
   }
   at::Tensor z = generator.sample_z(n, seed, truncation);
   int64_t columns = 0;
@@ -134,10 +133,14 @@ int run_sample(int argc, char** argv) {
   if (compare.empty()) {
     images = generator.generate(z);
   } else {
+    // The reference is what this command renders without comparing: the checkpoint's type or --attention.
+    const attention::AttentionSpec rendered_spec = generator.attention();
     at::Tensor reference = generator.generate(z);
     std::vector<at::Tensor> rows;
     record["compare"] = nlohmann::json::array();
-    std::cout << "mean |difference| of pixels (0..255) against the checkpoint's " << attention::to_string(own) << ":\n";
+    std::cout << "mean |difference| of pixels (0..255) against "
+              << (args.count("attention") ? "--attention " : "the checkpoint's ") << attention::to_string(rendered_spec)
+              << ":\n";
     for (const auto& spec : compare) {
       generator.set_attention(spec);
       at::Tensor rendered = generator.generate(z);
@@ -147,7 +150,7 @@ int run_sample(int argc, char** argv) {
       record["compare"].push_back({{"attention", attention::to_json(spec)}, {"mean_abs_pixel_difference", difference}});
       rows.push_back(rendered);
     }
-    generator.set_attention(own);
+    generator.set_attention(rendered_spec);
     images = torch::cat(rows);  // one row of n images per type
     columns = n;
   }

@@ -118,7 +118,7 @@ int run_train(int argc, char** argv) {
   TrainSession session(config);  // validates model/train config, opens the data
   config["model"] = session.model_json();
   config["train"] = session.train_json();
-  if (!resume_from) std::cout << describe_model(config["model"]) << std::endl;
+  if (!resume_from) std::cout << session.model_summary() << std::endl;
   fs::create_directories(out / "samples");
   checkpoints::write_file_atomic(out / "config.json", config.dump(2) + "\n");
   checkpoints::CheckpointWriter writer(

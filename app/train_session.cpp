@@ -225,6 +225,11 @@ nlohmann::json TrainSession::data_fingerprint() const {
           {"resolution", header.height}};
 }
 
+std::string TrainSession::model_summary() const {
+  auto& trainer = impl_->trainer;
+  return gan::model_summary(impl_->model, trainer.generator(), trainer.discriminator());
+}
+
 nlohmann::json TrainSession::model_json() const { return gan::to_json(impl_->model); }
 nlohmann::json TrainSession::train_json() const { return gan::to_json(impl_->train); }
 
@@ -234,12 +239,9 @@ struct CheckpointGenerator::Impl {
   gan::Generator g{nullptr};
 };
 
-CheckpointGenerator::CheckpointGenerator(const checkpoints::Checkpoint& checkpoint,
-                                         const std::optional<attention::AttentionSpec>& attention,
-                                         const std::string& device)
+CheckpointGenerator::CheckpointGenerator(const checkpoints::Checkpoint& checkpoint, const std::string& device)
     : impl_(std::make_unique<Impl>(Impl{gan::model_config_from_json(checkpoint.manifest.at("config").at("model")),
                                         parse_device(device)})) {
-  if (attention) impl_->model.attention = *attention;
   impl_->g = gan::Generator(impl_->model);
   auto file = checkpoint.files.find("G_ema");
   if (file == checkpoint.files.end()) {
@@ -263,10 +265,14 @@ at::Tensor CheckpointGenerator::generate(const at::Tensor& z) {
   return generate_images(impl_->g, z, labels, impl_->device);
 }
 
-void CheckpointGenerator::set_attention(const attention::AttentionSpec& spec) {
+void CheckpointGenerator::check_attention(const attention::AttentionSpec& spec) const {
   gan::ModelConfig next = impl_->model;
   next.attention = spec;
   next.validate();  // the spec fits every attention block's lengths
+}
+
+void CheckpointGenerator::set_attention(const attention::AttentionSpec& spec) {
+  check_attention(spec);
   impl_->model.attention = spec;
   impl_->g->set_attention(spec);
 }

@@ -45,25 +45,28 @@ class TrainSession {
   nlohmann::json model_json() const;
   nlohmann::json train_json() const;
   nlohmann::json data_fingerprint() const;
+  // The model summary table of the networks being trained.
+  std::string model_summary() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-// G_ema of a checkpoint, with the attention type optionally overridden, for sampling.
+// G_ema of a checkpoint with the checkpoint's attention type (set_attention swaps it), for sampling.
 class CheckpointGenerator {
  public:
-  CheckpointGenerator(const checkpoints::Checkpoint& checkpoint, const std::optional<attention::AttentionSpec>& attention,
-                      const std::string& device);
+  CheckpointGenerator(const checkpoints::Checkpoint& checkpoint, const std::string& device);
   ~CheckpointGenerator();
 
   // Truncated-normal latents (|z| <= truncation; truncation <= 0: plain normal) from `seed`.
   at::Tensor sample_z(int64_t n, uint64_t seed, double truncation) const;
   // [n, 3, H, W] in [-1, 1], on the CPU.
   at::Tensor generate(const at::Tensor& z);
-  // Switches every attention block to `spec`; std::invalid_argument (and no change) when it does
-  // not fit the model (e.g. a cluster larger than a block's tokens).
+  // std::invalid_argument when `spec` does not fit the model (e.g. a cluster larger than a
+  // block's tokens).
+  void check_attention(const attention::AttentionSpec& spec) const;
+  // Switches every attention block to `spec` (checked first: no change when it does not fit).
   void set_attention(const attention::AttentionSpec& spec);
   const attention::AttentionSpec& attention() const;
 

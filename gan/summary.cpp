@@ -64,6 +64,10 @@ std::string model_summary(const ModelConfig& config) {
     g = Generator(config);
     d = Discriminator(config);
   });
+  return model_summary(config, g, d);
+}
+
+std::string model_summary(const ModelConfig& config, const Generator& g, const Discriminator& d) {
   const std::vector<BlockPlan> g_plan = generator_plan(config);
   const std::vector<BlockPlan> d_plan = discriminator_plan(config);
   Table table;

@@ -64,6 +64,9 @@ TEST(TrainCommand, WritesRunFilesAndCheckpointThatLoads) {
   fs::path run = fresh_dir("train_basic");
   auto result = run_longgan(tiny_train(run, 2));
   ASSERT_EQ(result.exit_code, 0) << result.output;
+  // A new run starts with the summary of the networks it trains (G attention at 16x16, pooled keys).
+  EXPECT_NE(result.output.find("smyrf N=256 M=64"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("total D"), std::string::npos) << result.output;
   EXPECT_TRUE(fs::exists(run / "config.json"));
   EXPECT_TRUE(fs::exists(run / "samples" / "step-000002.png"));
   auto metrics = checkpoints::read_file(run / "metrics.jsonl");
@@ -197,6 +200,16 @@ TEST(SampleCommand, AttentionSwapRecordedAndCompared) {
   EXPECT_EQ(too_big.exit_code, 2) << too_big.output;
   EXPECT_NE(too_big.output.find("--compare-attention smyrf:q_cluster=2048"), std::string::npos) << too_big.output;
   EXPECT_FALSE(fs::exists(run / "bad.png"));
+
+  // With --attention the comparison is against what --attention renders, and the record says so.
+  auto against = run_longgan({"sample", "--checkpoint", run.string(), "--out", (run / "vs_dense.png").string(), "--n",
+                              "2", "--attention", "dense", "--compare-attention", "dense,smyrf"});
+  ASSERT_EQ(against.exit_code, 0) << against.output;
+  EXPECT_NE(against.output.find("against --attention dense"), std::string::npos) << against.output;
+  EXPECT_NE(against.output.find("(attention dense;"), std::string::npos) << against.output;
+  auto against_record = nlohmann::json::parse(checkpoints::read_file(run / "vs_dense.png.json"));
+  EXPECT_EQ(against_record["attention"]["type"], "dense");
+  EXPECT_EQ(against_record["compare"][0]["mean_abs_pixel_difference"].get<double>(), 0.0);
   checkpoints::remove_tree(run);
 }
 
