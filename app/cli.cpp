@@ -3,6 +3,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "app/train_session.h"
+
 namespace longgan::app {
 
 std::optional<cxxopts::ParseResult> parse_command_line(cxxopts::Options& options, int argc, char** argv) {
@@ -18,6 +20,17 @@ std::optional<cxxopts::ParseResult> parse_command_line(cxxopts::Options& options
   } catch (const cxxopts::exceptions::exception& e) {
     throw UsageError(e.what());
   }
+}
+
+std::vector<char*> alias_n_to_count(int argc, char** argv, std::vector<std::string>& storage) {
+  storage.assign(argv, argv + argc);
+  std::vector<char*> pointers;
+  for (auto& argument : storage) {
+    if (argument == "--n") argument = "--count";
+    if (argument.rfind("--n=", 0) == 0) argument = "--count=" + argument.substr(4);
+    pointers.push_back(argument.data());
+  }
+  return pointers;
 }
 
 attention::AttentionSpec parse_spec_option(const std::string& option, const std::string& text) {
@@ -48,6 +61,18 @@ std::vector<attention::AttentionSpec> parse_spec_list(const std::string& option,
   for (const auto& item : split_spec_list(text)) specs.push_back(parse_spec_option(option, item));
   if (specs.empty()) throw UsageError("--" + option + " needs at least one attention type");
   return specs;
+}
+
+attention::AttentionSpec fitting_spec(const CheckpointGenerator& generator, const std::string& option,
+                                      const std::string& text, const attention::AttentionSpec& own) {
+  auto spec = text.find(':') == std::string::npos && text == attention::type_name(own) ? own
+                                                                                         : parse_spec_option(option, text);
+  try {
+    generator.check_attention(spec);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError("--" + option + " " + text + " does not fit this checkpoint's model: " + e.what());
+  }
+  return spec;
 }
 
 }  // namespace longgan::app

@@ -20,6 +20,10 @@ struct UsageError : std::runtime_error {
 // Unknown options, missing values and stray positional arguments become UsageError.
 std::optional<cxxopts::ParseResult> parse_command_line(cxxopts::Options& options, int argc, char** argv);
 
+// argv with "--n V" / "--n=V" spelled "--count V" / "--count=V" (cxxopts has no one-letter long
+// options); `storage` owns the strings the returned pointers point to.
+std::vector<char*> alias_n_to_count(int argc, char** argv, std::vector<std::string>& storage);
+
 // The value of a required option, or UsageError naming it.
 template <class T>
 T required(const cxxopts::ParseResult& args, const std::string& name) {
@@ -37,12 +41,22 @@ std::vector<std::string> split_spec_list(const std::string& text);
 // split_spec_list, each item parsed as by parse_spec_option.
 std::vector<attention::AttentionSpec> parse_spec_list(const std::string& option, const std::string& text);
 
+class CheckpointGenerator;
+
+// The attention spec of `text` for a checkpoint whose own spec is `own`: a bare type name that is
+// the checkpoint's own type keeps the checkpoint's options ("smyrf" on a smyrf:q_cluster=256
+// model); anything else is parsed as written. Checked against the model's attention lengths: one
+// that does not fit is a UsageError naming --option.
+attention::AttentionSpec fitting_spec(const CheckpointGenerator& generator, const std::string& option,
+                                      const std::string& text, const attention::AttentionSpec& own);
+
 // One subcommand: argv[0] is "longgan <name>". Returns the exit code.
 int run_prepare(int argc, char** argv);
 int run_train(int argc, char** argv);
 int run_sample(int argc, char** argv);
 int run_bench(int argc, char** argv);
 int run_info(int argc, char** argv);
+int run_metrics(int argc, char** argv);
 // longgan bench loader (run_bench hands it its arguments).
 int run_loader_bench(int argc, char** argv);
 

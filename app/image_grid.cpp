@@ -27,9 +27,9 @@ at::Tensor make_grid(const at::Tensor& images, int64_t columns, int64_t pad) {
   return grid;
 }
 
-void write_png_atomic(const std::filesystem::path& path, const at::Tensor& hwc_uint8) {
+std::string encode_png(const at::Tensor& hwc_uint8) {
   if (hwc_uint8.dim() != 3 || hwc_uint8.scalar_type() != at::kByte) {
-    throw std::invalid_argument("write_png_atomic needs a uint8 [H, W, C] image");
+    throw std::invalid_argument("encode_png needs a uint8 [H, W, C] image");
   }
   auto pixels = hwc_uint8.contiguous();
   std::string png;
@@ -38,8 +38,13 @@ void write_png_atomic(const std::filesystem::path& path, const at::Tensor& hwc_u
   };
   const int h = static_cast<int>(pixels.size(0)), w = static_cast<int>(pixels.size(1)), c = static_cast<int>(pixels.size(2));
   if (stbi_write_png_to_func(append, &png, w, h, c, pixels.data_ptr<uint8_t>(), w * c) == 0) {
-    throw std::runtime_error("cannot encode PNG for '" + path.string() + "'");
+    throw std::runtime_error("cannot encode a " + std::to_string(w) + "x" + std::to_string(h) + " PNG");
   }
+  return png;
+}
+
+void write_png_atomic(const std::filesystem::path& path, const at::Tensor& hwc_uint8) {
+  const std::string png = encode_png(hwc_uint8);
   if (!path.parent_path().empty()) std::filesystem::create_directories(path.parent_path());
   checkpoints::write_file_atomic(path, png);
 }

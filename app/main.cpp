@@ -18,6 +18,7 @@ commands:
   prepare   pack an image folder (or synthetic images) into a .lgd dataset
   train     train a GAN on a packed dataset, with checkpoints and sample grids
   sample    render images from a checkpoint, optionally with another attention type
+  metrics   FID and KID between datasets, image folders and checkpoints (and attention swaps)
   bench     benchmark the attention types or the data loader (longgan bench attention|loader --help)
   info      print a checkpoint's manifest, attention types and parameter counts
 
@@ -55,6 +56,7 @@ int dispatch(int argc, char** argv) {
   if (command == "sample") return run_sample(argc - 1, argv + 1);
   if (command == "bench") return run_bench(argc - 1, argv + 1);
   if (command == "info") return run_info(argc - 1, argv + 1);
+  if (command == "metrics") return run_metrics(argc - 1, argv + 1);
   throw UsageError("unknown command '" + command + "'");
 }
 

@@ -42,27 +42,6 @@ std::vector<fs::path> write_images(const fs::path& out, const at::Tensor& images
   return paths;
 }
 
-// A bare type name that is the checkpoint's own type means the checkpoint's options ("smyrf" on a
-// smyrf:q_cluster=256 model); anything else is parsed as written.
-attention::AttentionSpec spec_for_checkpoint(const std::string& option, const std::string& text,
-                                             const attention::AttentionSpec& own) {
-  if (text.find(':') == std::string::npos && text == attention::type_name(own)) return own;
-  return parse_spec_option(option, text);
-}
-
-// The spec of `text` (as by spec_for_checkpoint), checked against the model's attention lengths:
-// one that does not fit is a usage error naming the option.
-attention::AttentionSpec fitting_spec(const CheckpointGenerator& generator, const std::string& option,
-                                      const std::string& text, const attention::AttentionSpec& own) {
-  auto spec = spec_for_checkpoint(option, text, own);
-  try {
-    generator.check_attention(spec);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError("--" + option + " " + text + " does not fit this checkpoint's model: " + e.what());
-  }
-  return spec;
-}
-
 }  // namespace
 
 int run_sample(int argc, char** argv) {
@@ -83,14 +62,8 @@ int run_sample(int argc, char** argv) {
       "checkpoint's own type keeps the checkpoint's options)",
       cxxopts::value<std::string>())("device", "cpu or cuda", cxxopts::value<std::string>()->default_value(
                                                                   torch::cuda::is_available() ? "cuda" : "cpu"));
-  // cxxopts has no one-letter long options: accept --n as --count.
-  std::vector<std::string> arguments(argv, argv + argc);
-  std::vector<char*> pointers;
-  for (auto& argument : arguments) {
-    if (argument == "--n") argument = "--count";
-    if (argument.rfind("--n=", 0) == 0) argument = "--count=" + argument.substr(4);
-    pointers.push_back(argument.data());
-  }
+  std::vector<std::string> arguments;
+  auto pointers = alias_n_to_count(argc, argv, arguments);
   auto parsed = parse_command_line(options, static_cast<int>(pointers.size()), pointers.data());
   if (!parsed) return 0;
   const auto& args = *parsed;

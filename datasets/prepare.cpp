@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "checkpoints/atomic_file.h"
+#include "datasets/image_io.h"
 #include "datasets/packed_format.h"
 #include "longgan/build_config.h"
 
@@ -104,37 +105,12 @@ struct Decoded {
 #if LONGGAN_HAVE_OPENCV
 Decoded decode(const std::filesystem::path& path, int64_t resolution, int64_t min_size) {
   Decoded out;
-  cv::Mat image;
-  try {
-    image = cv::imread(path.string(), cv::IMREAD_UNCHANGED);
-  } catch (const cv::Exception& e) {
+  auto rgb = decode_rgb_image(path, out.problem);
+  if (!rgb) {
     out.unreadable = true;
-    out.problem = std::string("OpenCV cannot decode it: ") + e.what();
     return out;
   }
-  if (image.empty()) {
-    std::error_code ec;
-    const auto bytes = std::filesystem::file_size(path, ec);
-    out.unreadable = true;
-    out.problem = !ec && bytes == 0 ? "empty file" : "cannot be decoded (not an image, or corrupted)";
-    return out;
-  }
-  if (image.depth() == CV_16U) {
-    image.convertTo(image, CV_8U, 1.0 / 257.0);
-  } else if (image.depth() != CV_8U) {
-    out.unreadable = true;
-    out.problem = "unsupported pixel depth (only 8-bit and 16-bit images)";
-    return out;
-  }
-  switch (image.channels()) {
-    case 1: cv::cvtColor(image, image, cv::COLOR_GRAY2RGB); break;
-    case 3: cv::cvtColor(image, image, cv::COLOR_BGR2RGB); break;
-    case 4: cv::cvtColor(image, image, cv::COLOR_BGRA2RGB); break;
-    default:
-      out.unreadable = true;
-      out.problem = "unsupported channel count " + std::to_string(image.channels());
-      return out;
-  }
+  const cv::Mat image(static_cast<int>(rgb->height), static_cast<int>(rgb->width), CV_8UC3, rgb->pixels.data());
   const int side = std::min(image.rows, image.cols);
   if (side < min_size) {
     out.problem = "too small (" + std::to_string(image.cols) + "x" + std::to_string(image.rows) +

@@ -159,6 +159,20 @@ GanTrainer::GanTrainer(ModelConfig model, TrainConfig train, torch::Device devic
   optim_d_ = std::make_unique<Adam>(named_params(*d_), AdamOptions{train_.lr_d, train_.beta1, train_.beta2, train_.eps});
 }
 
+at::Tensor GanTrainer::generate_ema(const at::Tensor& z, const at::Tensor& labels, at::Generator hashes) {
+  torch::NoGradGuard no_grad;
+  g_ema_->set_attention_generator(std::move(hashes));
+  at::Tensor images;
+  try {
+    images = g_ema_->forward(z.to(device_), labels.to(device_)).to(at::kCPU, at::kFloat);
+  } catch (...) {
+    g_ema_->set_attention_generator(rng_);
+    throw;
+  }
+  g_ema_->set_attention_generator(rng_);
+  return images;
+}
+
 std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_real_batch) {
   g_->train();
   d_->train();

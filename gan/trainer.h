@@ -65,6 +65,11 @@ class GanTrainer {
   // nothing is changed then.
   void load_state(const std::map<std::string, at::Tensor>& state);
 
+  // G_ema's images [B, 3, R, R] (CPU, float) for z and labels, with its attention hashes drawn
+  // from `hashes` instead of the training generator, which is left untouched: evaluation during
+  // training does not change the run's random streams.
+  at::Tensor generate_ema(const at::Tensor& z, const at::Tensor& labels, at::Generator hashes);
+
   Generator& generator() { return g_; }
   Generator& g_ema() { return g_ema_; }
   Discriminator& discriminator() { return d_; }

@@ -19,7 +19,7 @@ resume=()
 "$BIN" train --data "$OUT/synthetic32.lgd" --out "$OUT/run" "${resume[@]}" \
   --resolution 32 --ch 16 --batch 16 --steps "$STEPS" --seed 1 --device cpu \
   --g-attn 32 --d-attn 16 --attention smyrf:hashes=2,q_cluster=256,k_cluster=64 \
-  --sample-every 50 --checkpoint-every 100
+  --sample-every 50 --checkpoint-every 100 --keep-every 300
 
 # No truncation: it trades variety for fidelity on a well-trained model; a few minutes' model
 # shows what it learned better at full variety.

@@ -15,6 +15,14 @@ struct RunResult {
 
 std::string longgan_binary();
 
+// Runs `program args...` to completion (program a path).
+RunResult run_program(const std::string& program, const std::vector<std::string>& args,
+                      const std::vector<std::string>& env = {});
+
+// The Python of the torch this build links (the project's venv), and whether it imports `module`.
+std::string python_executable();
+bool python_imports(const std::string& module);
+
 // Runs `longgan args...` to completion.
 RunResult run_longgan(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
 

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "checkpoints/atomic_file.h"
+#include "longgan/build_config.h"
 #include "tests/app/cli_test_util.h"
 
 namespace longgan::app::testing {
@@ -16,9 +17,10 @@ std::string longgan_binary() {
   return bin != nullptr ? bin : "build/bin/longgan";
 }
 
-pid_t start_longgan(const std::vector<std::string>& args, const std::filesystem::path& log,
+namespace {
+
+pid_t start_program(std::string binary, const std::vector<std::string>& args, const std::filesystem::path& log,
                     const std::vector<std::string>& env) {
-  std::string binary = longgan_binary();
   pid_t pid = ::fork();
   if (pid == 0) {
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -34,6 +36,13 @@ pid_t start_longgan(const std::vector<std::string>& args, const std::filesystem:
   return pid;
 }
 
+}  // namespace
+
+pid_t start_longgan(const std::vector<std::string>& args, const std::filesystem::path& log,
+                    const std::vector<std::string>& env) {
+  return start_program(longgan_binary(), args, log, env);
+}
+
 int wait_for(pid_t pid) {
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -41,13 +50,24 @@ int wait_for(pid_t pid) {
   return WEXITSTATUS(status);
 }
 
-RunResult run_longgan(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+RunResult run_program(const std::string& program, const std::vector<std::string>& args,
+                      const std::vector<std::string>& env) {
   auto log = std::filesystem::temp_directory_path() / ("longgan_cli_" + std::to_string(::getpid()) + ".log");
   RunResult result;
-  result.exit_code = wait_for(start_longgan(args, log, env));
+  result.exit_code = wait_for(start_program(program, args, log, env));
   result.output = checkpoints::read_file(log);
   std::filesystem::remove(log);
   return result;
+}
+
+RunResult run_longgan(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+  return run_program(longgan_binary(), args, env);
+}
+
+std::string python_executable() { return LONGGAN_PYTHON_EXECUTABLE; }
+
+bool python_imports(const std::string& module) {
+  return run_program(python_executable(), {"-c", "import " + module}).exit_code == 0;
 }
 
 std::filesystem::path fresh_dir(const std::string& name) {
