@@ -112,8 +112,33 @@ Prepared prepare(const AttentionBenchCase& c, const AttentionBenchInputs& in) {
   return p;
 }
 
-AttentionBenchRow measure(const AttentionBenchCase& c, const AttentionBenchInputs& in,
-                          const AttentionBenchSettings& settings, const at::Tensor& dense_out) {
+// The two calls a case is timed with: forward alone, and forward + backward into leaf copies of
+// the inputs. A fixed generator per call: every repeat (and every backend) sees the same hashes.
+struct CaseCalls {
+  Prepared prepared;
+  at::Tensor q, k, v, grad;
+
+  CaseCalls(const AttentionBenchCase& c, const AttentionBenchInputs& in) : prepared(prepare(c, in)) {
+    q = in.q.detach().clone().requires_grad_(true);
+    k = in.k.detach().clone().requires_grad_(true);
+    v = in.v.detach().clone().requires_grad_(true);
+    grad = at::ones({in.q.size(0), in.q.size(1), in.q.size(2), in.v.size(3)}, in.v.options());
+  }
+  at::Tensor forward() {
+    at::NoGradGuard no_grad;
+    prepared.call.generator = at::make_generator<at::CPUGeneratorImpl>(1234);
+    return attention::attend(prepared.spec, q, k, v, prepared.call);
+  }
+  void forward_backward() {
+    prepared.call.generator = at::make_generator<at::CPUGeneratorImpl>(1234);
+    attention::attend(prepared.spec, q, k, v, prepared.call).backward(grad);
+    q.mutable_grad().reset();
+    k.mutable_grad().reset();
+    v.mutable_grad().reset();
+  }
+};
+
+AttentionBenchRow describe_row(const AttentionBenchCase& c, const AttentionBenchInputs& in) {
   AttentionBenchRow row;
   row.type = c.type;
   row.spec = c.label;
@@ -121,48 +146,48 @@ AttentionBenchRow measure(const AttentionBenchCase& c, const AttentionBenchInput
   row.dtype = dtype_label(in.q.scalar_type());
   row.batch = in.q.size(0), row.heads = in.q.size(1), row.n = in.q.size(2), row.m = in.k.size(2);
   row.dqk = in.q.size(3), row.dv = in.v.size(3);
+  return row;
+}
+
+// Error against dense and times; failures are recorded in the row.
+AttentionBenchRow measure_times(const AttentionBenchCase& c, const AttentionBenchInputs& in,
+                                const AttentionBenchSettings& settings, const at::Tensor& dense_out) {
+  AttentionBenchRow row = describe_row(c, in);
   try {
-    Prepared p = prepare(c, in);
-    row.spec = attention::to_string(p.spec);
-    row.kernel = attention::implementation_name(p.spec, c.backend, in.q, in.k, in.v);
+    CaseCalls calls(c, in);
+    row.spec = attention::to_string(calls.prepared.spec);
+    row.kernel = attention::implementation_name(calls.prepared.spec, c.backend, in.q, in.k, in.v);
     auto device = in.q.device();
-    auto run_forward = [&] {
-      // A fixed generator per call: every repeat (and every backend) sees the same hashes.
-      p.call.generator = at::make_generator<at::CPUGeneratorImpl>(1234);
-      return attention::attend(p.spec, in.q, in.k, in.v, p.call);
-    };
-    {
-      at::NoGradGuard no_grad;
-      at::Tensor out = run_forward();
-      if (dense_out.defined()) {
-        auto diff = (out.to(at::kFloat) - dense_out).norm().item<double>();
-        row.relative_error = diff / dense_out.norm().item<double>();
-      }
-      row.forward_ms = time_ms(device, settings, run_forward);
+    at::Tensor out = calls.forward();
+    if (dense_out.defined()) {
+      auto diff = (out.to(at::kFloat) - dense_out).norm().item<double>();
+      row.relative_error = diff / dense_out.norm().item<double>();
     }
-    if (settings.backward) {
-      auto q = in.q.detach().clone().requires_grad_(true);
-      auto k = in.k.detach().clone().requires_grad_(true);
-      auto v = in.v.detach().clone().requires_grad_(true);
-      auto grad = at::ones({in.q.size(0), in.q.size(1), in.q.size(2), in.v.size(3)}, in.v.options());
-      auto run_both = [&] {
-        p.call.generator = at::make_generator<at::CPUGeneratorImpl>(1234);
-        auto out = attention::attend(p.spec, q, k, v, p.call);
-        out.backward(grad);
-        q.mutable_grad().reset();
-        k.mutable_grad().reset();
-        v.mutable_grad().reset();
-      };
-      row.forward_backward_ms = time_ms(device, settings, run_both);
-      row.peak_mb = peak_mb(device, run_both);
-    } else {
-      at::NoGradGuard no_grad;
-      row.peak_mb = peak_mb(device, run_forward);
-    }
+    out.reset();
+    row.forward_ms = time_ms(device, settings, [&] { calls.forward(); });
+    if (settings.backward) row.forward_backward_ms = time_ms(device, settings, [&] { calls.forward_backward(); });
   } catch (const std::exception& e) {
     row.error = e.what();
   }
   return row;
+}
+
+// Peak memory of one call (forward + backward, or forward alone). Measured after every row is
+// timed: on the CPU it switches the allocator to fresh mappings for large blocks (see peak_mb),
+// which would slow the allocations of the rows timed after it.
+void measure_peak(const AttentionBenchCase& c, const AttentionBenchInputs& in, const AttentionBenchSettings& settings,
+                  AttentionBenchRow& row) {
+  if (!row.error.empty()) return;
+  try {
+    CaseCalls calls(c, in);
+    if (settings.backward) {
+      row.peak_mb = peak_mb(in.q.device(), [&] { calls.forward_backward(); });
+    } else {
+      row.peak_mb = peak_mb(in.q.device(), [&] { calls.forward(); });
+    }
+  } catch (const std::exception& e) {
+    row.error = e.what();
+  }
 }
 
 }  // namespace
@@ -277,11 +302,12 @@ std::vector<AttentionBenchRow> run_attention_bench(const std::vector<AttentionBe
     at::NoGradGuard no_grad;
     dense_out = attention::attend(attention::DenseOptions{}, inputs.q, inputs.k, inputs.v).to(at::kFloat);
   }
-  rows.push_back(measure(baseline, inputs, settings, dense_out));
+  std::vector<AttentionBenchCase> measured = {baseline};
   for (const auto& c : cases) {
-    if (c.type == "dense" && c.backend == Backend::Auto) continue;  // the baseline row
-    rows.push_back(measure(c, inputs, settings, dense_out));
+    if (c.type != "dense" || c.backend != Backend::Auto) measured.push_back(c);  // dense auto: the baseline
   }
+  for (const auto& c : measured) rows.push_back(measure_times(c, inputs, settings, dense_out));
+  for (size_t i = 0; i < measured.size(); ++i) measure_peak(measured[i], inputs, settings, rows[i]);
   const auto& dense = rows.front();
   for (auto& row : rows) {
     if (dense.forward_ms > 0) row.forward_ratio = row.forward_ms / dense.forward_ms;

@@ -1,6 +1,7 @@
 // smyrf on a fused attention kernel (see smyrf_attention_fused in smyrf.h).
 #include <torch/autograd.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "attention/gathered_attention.h"
@@ -31,10 +32,32 @@ std::vector<ClusterBatch> cluster_batches(int64_t n, int64_t m, int64_t q_cluste
   return batches;
 }
 
-// Table rows of a batch's queries (or keys): sorted positions [begin, begin + clusters * size) of
-// every (b, h) of one round's rows [BH, L] -> [BH * clusters, size].
-at::Tensor batch_rows(const at::Tensor& round_rows, int64_t clusters, int64_t begin, int64_t size) {
-  return round_rows.narrow(1, begin, clusters * size).reshape({-1, size});
+// One kernel call: problems of query rows [P, q_size] and key rows [P, k_size] of the tables.
+struct KernelCall {
+  at::Tensor q_rows, k_rows;
+};
+
+// Query rows gathered per kernel call: bounds the gathered copies and the kernel's temporaries
+// (the peak memory of a call) on the CPU; on CUDA large enough that the BigGAN shapes take one
+// call per batch (B=8 x 65,536 queries = 2^19 rows), for parallelism.
+int64_t max_query_rows_per_call(const at::Tensor& q) { return q.is_cuda() ? int64_t{1} << 21 : int64_t{8192}; }
+
+// The kernel calls of round r, in a fixed order (the backward replays it): every batch of
+// `batches`, its problems (all (b, h) x its clusters) in chunks of at most `max_rows` query rows.
+// q_rows [BH, N] and k_rows [BH, M] hold the round's table rows in hash order.
+std::vector<KernelCall> round_calls(const at::Tensor& q_rows, const at::Tensor& k_rows,
+                                    const std::vector<ClusterBatch>& batches, int64_t max_rows) {
+  std::vector<KernelCall> calls;
+  for (const auto& b : batches) {
+    auto qr = q_rows.narrow(1, b.q_begin, b.clusters * b.q_size).reshape({-1, b.q_size});
+    auto kr = k_rows.narrow(1, b.k_begin, b.clusters * b.k_size).reshape({-1, b.k_size});
+    const int64_t per_call = std::max<int64_t>(1, max_rows / b.q_size);
+    for (int64_t start = 0; start < qr.size(0); start += per_call) {
+      const int64_t count = std::min(per_call, qr.size(0) - start);
+      calls.push_back({qr.narrow(0, start, count), kr.narrow(0, start, count)});
+    }
+  }
+  return calls;
 }
 
 // What the backward keeps of one kernel call.
@@ -53,35 +76,36 @@ class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> 
     auto q_table = row_table(q), k_table = row_table(k), v_table = row_table(v);
     const auto batches = cluster_batches(n, m, q_cluster, k_cluster);
 
+    // The merged output in the accumulate type: the output itself where that is the inputs' dtype.
+    auto merged = at::empty({q.size(0), q.size(1), n, dv}, q.options().dtype(type));
+    auto merged_table = merged.view({rows, dv});
+    auto merged_lse = at::empty({rows}, q.options().dtype(type));
     std::vector<at::Tensor> saved = {q, k, v, q_rows, k_rows};
     std::vector<at::Tensor> per_call;
-    at::Tensor merged, merged_lse;  // [rows, Dv], [rows] in the accumulate type
     for (int64_t r = 0; r < q_rows.size(0); ++r) {
-      auto out_r = at::empty({rows, dv}, v.options());
-      auto lse_r = at::empty({rows}, q.options().dtype(type));
-      for (const auto& b : batches) {
-        auto qr = batch_rows(q_rows[r], b.clusters, b.q_begin, b.q_size);
-        auto kr = batch_rows(k_rows[r], b.clusters, b.k_begin, b.k_size);
-        auto f = kernels::fused_attention_forward(gather_problems(q_table, qr), gather_problems(k_table, kr),
-                                                  gather_problems(v_table, kr), scale, kernel);
-        out_r.index_copy_(0, qr.reshape(-1), f.out.reshape({-1, dv}));
-        lse_r.index_copy_(0, qr.reshape(-1), f.lse.reshape(-1).to(type));
+      for (const auto& call : round_calls(q_rows[r], k_rows[r], batches, max_query_rows_per_call(q))) {
+        auto f = kernels::fused_attention_forward(gather_problems(q_table, call.q_rows),
+                                                  gather_problems(k_table, call.k_rows),
+                                                  gather_problems(v_table, call.k_rows), scale, kernel);
+        auto index = call.q_rows.reshape(-1);
+        auto out_c = f.out.reshape({-1, dv}).to(type);
+        auto lse_c = f.lse.reshape(-1).to(type);
+        if (r == 0) {
+          merged_table.index_copy_(0, index, out_c);
+          merged_lse.index_copy_(0, index, lse_c);
+        } else {
+          // Online merge of these queries' rows: sum_{s<=r} exp(lse_s - total) out_s.
+          auto lse_so_far = merged_lse.index_select(0, index);
+          auto total = at::logaddexp(lse_so_far, lse_c);
+          auto rows_c = merged_table.index_select(0, index).mul_(at::exp(lse_so_far - total).unsqueeze(-1));
+          rows_c.addcmul_(out_c, at::exp(lse_c - total).unsqueeze(-1));
+          merged_table.index_copy_(0, index, rows_c);
+          merged_lse.index_copy_(0, index, total);
+        }
         per_call.insert(per_call.end(), {f.lse, f.kernel_lse, f.philox_seed, f.philox_offset});
       }
-      // Online merge, in place: after round r, merged = sum_{s<=r} exp(lse_s - merged_lse) out_s.
-      if (r == 0) {
-        merged = out_r.to(type);
-        merged_lse = lse_r;
-      } else {
-        auto total = at::logaddexp(merged_lse, lse_r);
-        merged.mul_(at::exp(merged_lse - total).unsqueeze(-1));
-        merged.addcmul_(out_r, at::exp(lse_r - total).unsqueeze(-1));
-        merged_lse = total;
-      }
     }
-    // A tensor of its own, not a view of an intermediate: it is the function's output.
-    auto out = at::empty({q.size(0), q.size(1), n, dv}, q.options());
-    out.view({-1, dv}).copy_(merged);
+    auto out = merged.scalar_type() == q.scalar_type() ? merged : merged.to(q.scalar_type());
     saved.push_back(out);
     saved.push_back(merged_lse);
     saved.insert(saved.end(), per_call.begin(), per_call.end());
@@ -111,31 +135,30 @@ class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> 
     const auto type = compute_dtype(q);
     auto q_table = row_table(q), k_table = row_table(k), v_table = row_table(v);
     auto out_table = row_table(out), grad_table = row_table(grads[0].contiguous());
+    auto lse_table = merged_lse.unsqueeze(-1);
     auto dq = at::zeros({q_table.size(0), dqk}, q.options().dtype(type));
     auto dk = at::zeros({k_table.size(0), dqk}, k.options().dtype(type));
     auto dvv = at::zeros({v_table.size(0), dv}, v.options().dtype(type));
     const auto batches = cluster_batches(n, m, q_cluster, k_cluster);
-    size_t call = 0;
+    size_t call_index = 0;
     for (int64_t r = 0; r < q_rows.size(0); ++r) {
-      for (const auto& b : batches) {
-        const size_t base = kSavedFixed + kSavedPerCall * call++;
+      for (const auto& call : round_calls(q_rows[r], k_rows[r], batches, max_query_rows_per_call(q))) {
+        const size_t base = kSavedFixed + kSavedPerCall * call_index++;
         kernels::FusedForward f;
         f.lse = saved[base];
         f.kernel_lse = saved[base + 1];
         f.philox_seed = saved[base + 2];
         f.philox_offset = saved[base + 3];
         f.kernel = kernel;
-        auto qr = batch_rows(q_rows[r], b.clusters, b.q_begin, b.q_size);
-        auto kr = batch_rows(k_rows[r], b.clusters, b.k_begin, b.k_size);
-        auto weights = at::exp(f.lse.to(type) - gather_problems(merged_lse.unsqueeze(-1), qr).squeeze(-1));
+        auto weights = at::exp(f.lse.to(type) - gather_problems(lse_table, call.q_rows).squeeze(-1));
         // In the inputs' dtype: the kernel takes grad_out in it (bf16 rounds the weights first).
-        auto grad_out = gather_problems(grad_table, qr).mul_(weights.to(q.scalar_type()).unsqueeze(-1));
-        auto g = kernels::fused_attention_backward(grad_out, gather_problems(q_table, qr),
-                                                   gather_problems(k_table, kr), gather_problems(v_table, kr),
-                                                   gather_problems(out_table, qr), f, scale);
-        dq.index_add_(0, qr.reshape(-1), g.dq.reshape({-1, dqk}).to(type));
-        dk.index_add_(0, kr.reshape(-1), g.dk.reshape({-1, dqk}).to(type));
-        dvv.index_add_(0, kr.reshape(-1), g.dv.reshape({-1, dv}).to(type));
+        auto grad_out = gather_problems(grad_table, call.q_rows).mul_(weights.to(q.scalar_type()).unsqueeze(-1));
+        auto g = kernels::fused_attention_backward(
+            grad_out, gather_problems(q_table, call.q_rows), gather_problems(k_table, call.k_rows),
+            gather_problems(v_table, call.k_rows), gather_problems(out_table, call.q_rows), f, scale);
+        dq.index_add_(0, call.q_rows.reshape(-1), g.dq.reshape({-1, dqk}).to(type));
+        dk.index_add_(0, call.k_rows.reshape(-1), g.dk.reshape({-1, dqk}).to(type));
+        dvv.index_add_(0, call.k_rows.reshape(-1), g.dv.reshape({-1, dv}).to(type));
       }
     }
     result[0] = dq.to(q.scalar_type()).view(q.sizes());

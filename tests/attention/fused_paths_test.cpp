@@ -129,6 +129,9 @@ void smyrf_cases(at::Device device) {
   expect_fused_equals_reference(smyrf(4, 1, 1), {1, 1, 6, 6, 5, 7}, device);           // single-element clusters
   expect_fused_equals_reference(smyrf(2, 32, 12), {1, 1, 32, 12, 16, 4}, device);      // one cluster: dense
   expect_fused_equals_reference(smyrf(2, 16, 8), {2, 2, 48, 24, 8, 16}, device, true);  // non-contiguous
+  // More query rows than one CPU kernel call takes (8192): the 18 full clusters in calls of 16
+  // and 2, then the shorter last cluster.
+  expect_fused_equals_reference(smyrf(2, 500, 125), {1, 1, 9100, 2300, 4, 4}, device);
 }
 
 void clustered_cases(at::Device device) {
