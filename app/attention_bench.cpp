@@ -25,14 +25,6 @@ namespace {
 
 using attention::Backend;
 
-const char* backend_name(Backend backend) {
-  switch (backend) {
-    case Backend::Reference: return "reference";
-    case Backend::Kernel: return "kernel";
-    default: return "auto";
-  }
-}
-
 void synchronize(const at::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
 }
@@ -112,75 +104,138 @@ Prepared prepare(const AttentionBenchCase& c, const AttentionBenchInputs& in) {
   int64_t n = in.q.size(2), m = in.k.size(2);
   Prepared p{c.spec ? *c.spec : default_bench_spec(c.type, n, m), {}};
   p.call.backend = c.backend;
-  p.call.query_grid = attention::resolve_grid({}, n, "query");
-  p.call.key_grid = attention::resolve_grid({}, m, "key");
+  // Only combiner_axial reads grids; the others take any lengths.
+  if (std::holds_alternative<attention::CombinerAxialOptions>(p.spec)) {
+    p.call.query_grid = attention::resolve_grid(in.query_grid, n, "--grid: query");
+    p.call.key_grid = attention::resolve_grid(in.key_grid, m, "--key-grid: key");
+  }
   return p;
 }
 
-AttentionBenchRow measure(const AttentionBenchCase& c, const AttentionBenchInputs& in,
-                          const AttentionBenchSettings& settings, const at::Tensor& dense_out) {
+// The two calls a case is timed with: forward alone, and forward + backward into leaf copies of
+// the inputs. A fixed generator per call: every repeat (and every backend) sees the same hashes.
+struct CaseCalls {
+  Prepared prepared;
+  at::Tensor q, k, v, grad;
+
+  CaseCalls(const AttentionBenchCase& c, const AttentionBenchInputs& in) : prepared(prepare(c, in)) {
+    q = in.q.detach().clone().requires_grad_(true);
+    k = in.k.detach().clone().requires_grad_(true);
+    v = in.v.detach().clone().requires_grad_(true);
+    grad = at::ones({in.q.size(0), in.q.size(1), in.q.size(2), in.v.size(3)}, in.v.options());
+  }
+  at::Tensor forward() {
+    at::NoGradGuard no_grad;
+    prepared.call.generator = at::make_generator<at::CPUGeneratorImpl>(1234);
+    return attention::attend(prepared.spec, q, k, v, prepared.call);
+  }
+  void forward_backward() {
+    prepared.call.generator = at::make_generator<at::CPUGeneratorImpl>(1234);
+    attention::attend(prepared.spec, q, k, v, prepared.call).backward(grad);
+    q.mutable_grad().reset();
+    k.mutable_grad().reset();
+    v.mutable_grad().reset();
+  }
+};
+
+AttentionBenchRow describe_row(const AttentionBenchCase& c, const AttentionBenchInputs& in) {
   AttentionBenchRow row;
   row.type = c.type;
   row.spec = c.label;
-  row.backend = backend_name(c.backend);
+  row.backend = attention::backend_name(c.backend);
+  row.dtype = dtype_label(in.q.scalar_type());
   row.batch = in.q.size(0), row.heads = in.q.size(1), row.n = in.q.size(2), row.m = in.k.size(2);
   row.dqk = in.q.size(3), row.dv = in.v.size(3);
+  return row;
+}
+
+// Error against dense and times; failures are recorded in the row.
+AttentionBenchRow measure_times(const AttentionBenchCase& c, const AttentionBenchInputs& in,
+                                const AttentionBenchSettings& settings, const at::Tensor& dense_out) {
+  AttentionBenchRow row = describe_row(c, in);
   try {
-    Prepared p = prepare(c, in);
-    row.spec = attention::to_string(p.spec);
+    CaseCalls calls(c, in);
+    row.spec = attention::to_string(calls.prepared.spec);
+    row.kernel = attention::implementation_name(calls.prepared.spec, c.backend, in.q, in.k, in.v);
     auto device = in.q.device();
-    auto run_forward = [&] {
-      // A fixed generator per call: every repeat (and every backend) sees the same hashes.
-      p.call.generator = at::make_generator<at::CPUGeneratorImpl>(1234);
-      return attention::attend(p.spec, in.q, in.k, in.v, p.call);
-    };
-    {
-      at::NoGradGuard no_grad;
-      at::Tensor out = run_forward();
-      if (dense_out.defined()) {
-        auto diff = (out.to(at::kFloat) - dense_out).norm().item<double>();
-        row.relative_error = diff / dense_out.norm().item<double>();
-      }
-      row.forward_ms = time_ms(device, settings, run_forward);
+    at::Tensor out = calls.forward();
+    if (dense_out.defined()) {
+      auto diff = (out.to(at::kFloat) - dense_out).norm().item<double>();
+      row.relative_error = diff / dense_out.norm().item<double>();
     }
-    if (settings.backward) {
-      auto q = in.q.detach().clone().requires_grad_(true);
-      auto k = in.k.detach().clone().requires_grad_(true);
-      auto v = in.v.detach().clone().requires_grad_(true);
-      auto grad = at::ones({in.q.size(0), in.q.size(1), in.q.size(2), in.v.size(3)}, in.v.options());
-      auto run_both = [&] {
-        p.call.generator = at::make_generator<at::CPUGeneratorImpl>(1234);
-        auto out = attention::attend(p.spec, q, k, v, p.call);
-        out.backward(grad);
-        q.mutable_grad().reset();
-        k.mutable_grad().reset();
-        v.mutable_grad().reset();
-      };
-      row.forward_backward_ms = time_ms(device, settings, run_both);
-      row.peak_mb = peak_mb(device, run_both);
-    } else {
-      at::NoGradGuard no_grad;
-      row.peak_mb = peak_mb(device, run_forward);
-    }
+    out.reset();
+    row.forward_ms = time_ms(device, settings, [&] { calls.forward(); });
+    if (settings.backward) row.forward_backward_ms = time_ms(device, settings, [&] { calls.forward_backward(); });
   } catch (const std::exception& e) {
     row.error = e.what();
   }
   return row;
 }
 
+// Peak memory of one call (forward + backward, or forward alone). Measured after every row is
+// timed: on the CPU it switches the allocator to fresh mappings for large blocks (see peak_mb),
+// which would slow the allocations of the rows timed after it.
+void measure_peak(const AttentionBenchCase& c, const AttentionBenchInputs& in, const AttentionBenchSettings& settings,
+                  AttentionBenchRow& row) {
+  if (!row.error.empty()) return;
+  try {
+    CaseCalls calls(c, in);
+    if (settings.backward) {
+      row.peak_mb = peak_mb(in.q.device(), [&] { calls.forward_backward(); });
+    } else {
+      row.peak_mb = peak_mb(in.q.device(), [&] { calls.forward(); });
+    }
+  } catch (const std::exception& e) {
+    row.error = e.what();
+  }
+}
+
 }  // namespace
+
+std::string dtype_label(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat: return "fp32";
+    case at::kBFloat16: return "bf16";
+    case at::kHalf: return "fp16";
+    case at::kDouble: return "fp64";
+    default: return c10::toString(type);
+  }
+}
+
+attention::Grid parse_grid(const std::string& text, const std::string& option) {
+  auto x = text.find('x');
+  try {
+    if (x == std::string::npos) throw std::invalid_argument(text);
+    size_t used_h = 0, used_w = 0;
+    int64_t h = std::stoll(text.substr(0, x), &used_h), w = std::stoll(text.substr(x + 1), &used_w);
+    if (used_h != x || used_w != text.size() - x - 1 || h < 1 || w < 1) throw std::invalid_argument(text);
+    return {h, w};
+  } catch (const std::exception&) {
+    throw std::invalid_argument("--" + option + " takes HEIGHTxWIDTH with positive integers (e.g. 96x128), got '" +
+                                text + "'");
+  }
+}
+
+attention::Grid derived_key_grid(const attention::Grid& query_grid, int64_t n, int64_t m) {
+  if (m == n) return query_grid;
+  if (m * 4 == n && query_grid.height % 2 == 0 && query_grid.width % 2 == 0) {
+    return {query_grid.height / 2, query_grid.width / 2};
+  }
+  return {};  // inferred (square) or an error naming --key-grid
+}
 
 attention::AttentionSpec default_bench_spec(const std::string& type, int64_t n, int64_t m) {
   attention::AttentionSpec spec = attention::parse_attention_spec(type);
   if (auto* smyrf = std::get_if<attention::SmyrfOptions>(&spec)) {
-    // At least 8 clusters, at most 2048 queries each (the BigGAN/CelebA-HQ budget).
-    int64_t clusters = std::max<int64_t>(8, (n + 2047) / 2048);
-    clusters = std::min({clusters, n, m});
-    smyrf->q_cluster = (n + clusters - 1) / clusters;
-    smyrf->k_cluster = (m + clusters - 1) / clusters;
-    // Rounding can change the cluster count; the key side follows the query side.
-    int64_t q_clusters = (n + smyrf->q_cluster - 1) / smyrf->q_cluster;
-    smyrf->k_cluster = (m + q_clusters - 1) / q_clusters;
+    // At least 8 clusters, at most 2048 queries each (the BigGAN/CelebA-HQ budget); fewer where
+    // no uniform cluster sizes cut both lengths into that many (12 keys make 6 or 12, never 8).
+    auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+    int64_t clusters = std::min({std::max<int64_t>(8, ceil_div(n, 2048)), n, m});
+    while (ceil_div(n, ceil_div(n, clusters)) != clusters || ceil_div(m, ceil_div(m, clusters)) != clusters) {
+      --clusters;  // 1 always fits
+    }
+    smyrf->q_cluster = ceil_div(n, clusters);
+    smyrf->k_cluster = ceil_div(m, clusters);
   } else if (auto* clustered = std::get_if<attention::ClusteredOptions>(&spec)) {
     clustered->clusters = std::min<int64_t>(clustered->clusters, n);
   } else if (auto* improved = std::get_if<attention::ImprovedClusteredOptions>(&spec)) {
@@ -247,11 +302,12 @@ std::vector<AttentionBenchRow> run_attention_bench(const std::vector<AttentionBe
     at::NoGradGuard no_grad;
     dense_out = attention::attend(attention::DenseOptions{}, inputs.q, inputs.k, inputs.v).to(at::kFloat);
   }
-  rows.push_back(measure(baseline, inputs, settings, dense_out));
+  std::vector<AttentionBenchCase> measured = {baseline};
   for (const auto& c : cases) {
-    if (c.type == "dense" && c.backend == Backend::Auto) continue;  // the baseline row
-    rows.push_back(measure(c, inputs, settings, dense_out));
+    if (c.type != "dense" || c.backend != Backend::Auto) measured.push_back(c);  // dense auto: the baseline
   }
+  for (const auto& c : measured) rows.push_back(measure_times(c, inputs, settings, dense_out));
+  for (size_t i = 0; i < measured.size(); ++i) measure_peak(measured[i], inputs, settings, rows[i]);
   const auto& dense = rows.front();
   for (auto& row : rows) {
     if (dense.forward_ms > 0) row.forward_ratio = row.forward_ms / dense.forward_ms;
@@ -262,13 +318,13 @@ std::vector<AttentionBenchRow> run_attention_bench(const std::vector<AttentionBe
 
 std::string format_bench_table(const std::vector<AttentionBenchRow>& rows) {
   std::ostringstream out;
-  out << std::left << std::setw(20) << "type" << std::setw(10) << "backend" << std::right << std::setw(7) << "N"
+  out << std::left << std::setw(20) << "type" << std::setw(11) << "backend" << std::right << std::setw(7) << "N"
       << std::setw(7) << "M" << std::setw(11) << "fwd ms" << std::setw(8) << "x dense" << std::setw(12)
       << "fwd+bwd ms" << std::setw(8) << "x dense" << std::setw(10) << "peak MiB" << std::setw(10) << "rel err"
-      << "  spec\n";
+      << "  kernel; spec\n";
   out << std::fixed;
   for (const auto& r : rows) {
-    out << std::left << std::setw(20) << r.type << std::setw(10) << r.backend << std::right << std::setw(7) << r.n
+    out << std::left << std::setw(20) << r.type << std::setw(11) << r.backend << std::right << std::setw(7) << r.n
         << std::setw(7) << r.m;
     if (!r.error.empty()) {
       out << "  failed: " << r.error << "\n";
@@ -277,7 +333,7 @@ std::string format_bench_table(const std::vector<AttentionBenchRow>& rows) {
     out << std::setprecision(2) << std::setw(11) << r.forward_ms << std::setw(8) << r.forward_ratio << std::setw(12)
         << r.forward_backward_ms << std::setw(8) << r.forward_backward_ratio << std::setw(10);
     if (r.peak_mb) out << std::setprecision(1) << *r.peak_mb; else out << "n/a";
-    out << std::setprecision(4) << std::setw(10) << r.relative_error << "  " << r.spec << "\n";
+    out << std::setprecision(4) << std::setw(10) << r.relative_error << "  " << r.kernel << "; " << r.spec << "\n";
   }
   return out.str();
 }
@@ -285,7 +341,8 @@ std::string format_bench_table(const std::vector<AttentionBenchRow>& rows) {
 nlohmann::json bench_rows_to_json(const std::vector<AttentionBenchRow>& rows) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& r : rows) {
-    nlohmann::json j = {{"type", r.type}, {"spec", r.spec}, {"backend", r.backend}, {"batch", r.batch},
+    nlohmann::json j = {{"type", r.type}, {"spec", r.spec}, {"backend", r.backend}, {"kernel", r.kernel},
+                        {"dtype", r.dtype}, {"batch", r.batch},
                         {"heads", r.heads}, {"n", r.n}, {"m", r.m}, {"dqk", r.dqk}, {"dv", r.dv}};
     if (!r.error.empty()) {
       j["error"] = r.error;

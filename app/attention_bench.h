@@ -21,6 +21,8 @@ struct AttentionBenchCase {
 struct AttentionBenchInputs {
   at::Tensor q, k, v;  // [B, H, N, Dqk], [B, H, M, Dqk], [B, H, M, Dv]
   std::string source;  // "structured", "random" or the file
+  // Token layouts for combiner_axial (zero: square grids inferred; others need none).
+  attention::Grid query_grid, key_grid;
 };
 
 struct AttentionBenchSettings {
@@ -31,6 +33,8 @@ struct AttentionBenchSettings {
 
 struct AttentionBenchRow {
   std::string type, spec, backend;
+  std::string kernel;  // what computed it: "sdpa flash (padded to 64)", "fused cpu_flash", "aten reference", ...
+  std::string dtype;   // of the inputs that ran: "fp32", "bf16", ...
   int64_t batch = 0, heads = 0, n = 0, m = 0, dqk = 0, dv = 0;
   double forward_ms = 0, forward_backward_ms = 0;  // medians; backward skipped: 0
   std::optional<double> peak_mb;                   // CUDA: allocator peak; CPU: peak RSS growth
@@ -48,6 +52,13 @@ attention::AttentionSpec default_bench_spec(const std::string& type, int64_t n, 
 // attention::structured_inputs, so the error column means something) or "random" (plain normal).
 AttentionBenchInputs generated_bench_inputs(const std::string& kind, int64_t batch, int64_t heads, int64_t n, int64_t m,
                                             int64_t dqk, int64_t dv, at::Device device, at::ScalarType dtype);
+// "fp32", "bf16", "fp16", "fp64" (else the ATen name).
+std::string dtype_label(at::ScalarType type);
+// The grid of "HxW" (std::invalid_argument naming `option` and the expected form).
+attention::Grid parse_grid(const std::string& text, const std::string& option);
+// Key grid for pooled keys: the query grid when M == N, halved per side when M == N / 4.
+attention::Grid derived_key_grid(const attention::Grid& query_grid, int64_t n, int64_t m);
+
 // q, k, v from a file written by Python torch.save({'q':..,'k':..,'v':..}) or torch::pickle_save.
 AttentionBenchInputs load_bench_inputs(const std::string& path, at::Device device,
                                        std::optional<at::ScalarType> dtype);

@@ -37,22 +37,23 @@ std::vector<int64_t> parse_lengths(const std::string& text, const std::string& o
   return values;
 }
 
-attention::Backend parse_backend(const std::string& name) {
-  if (name == "auto") return attention::Backend::Auto;
-  if (name == "reference") return attention::Backend::Reference;
-  if (name == "kernel") return attention::Backend::Kernel;
-  throw UsageError("--backends takes auto, reference and kernel, got '" + name + "'");
+attention::Backend parse_backend_option(const std::string& name) {
+  try {
+    return attention::parse_backend(name);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--backends: ") + e.what());
+  }
 }
 
 std::vector<AttentionBenchCase> parse_cases(const cxxopts::ParseResult& args) {
   std::vector<AttentionBenchCase> cases;
   std::vector<attention::Backend> backends;
-  for (const auto& b : split(args["backends"].as<std::string>(), ',')) backends.push_back(parse_backend(b));
+  for (const auto& b : split(args["backends"].as<std::string>(), ',')) backends.push_back(parse_backend_option(b));
   auto add = [&](const std::string& label, std::optional<attention::AttentionSpec> spec, const std::string& type) {
     for (auto backend : backends) {
-      // dense and combiner_axial have no kernel: only their auto row is meaningful.
-      bool has_kernel = type != "dense" && type != "combiner_axial";
-      if (backend != attention::Backend::Auto && !has_kernel) continue;
+      // combiner_axial has no fused path: only its auto (= reference) row is meaningful.
+      bool fused = backend == attention::Backend::Fused || backend == attention::Backend::FusedMath;
+      if (type == "combiner_axial" && fused) continue;
       cases.push_back({label, spec, type, backend});
     }
   };
@@ -94,6 +95,15 @@ int run_attention_bench_command(const cxxopts::ParseResult& args) {
   if (settings.warmup < 0 || settings.repeats < 1) throw UsageError("--warmup must be >= 0 and --repeats >= 1");
   auto cases = parse_cases(args);
 
+  std::optional<attention::Grid> query_grid, key_grid;
+  try {
+    if (args.count("grid")) query_grid = parse_grid(args["grid"].as<std::string>(), "grid");
+    if (args.count("key-grid")) key_grid = parse_grid(args["key-grid"].as<std::string>(), "key-grid");
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  if (key_grid && !query_grid) throw UsageError("--key-grid needs --grid (the query grid) too");
+
   std::vector<AttentionBenchInputs> inputs;
   if (args.count("qkv")) {
     inputs.push_back(load_bench_inputs(args["qkv"].as<std::string>(), device,
@@ -111,18 +121,31 @@ int run_attention_bench_command(const cxxopts::ParseResult& args) {
     }
   }
 
+  if (query_grid) {
+    for (auto& in : inputs) {
+      const int64_t n = in.q.size(2), m = in.k.size(2);
+      if (query_grid->height * query_grid->width != n) {
+        throw UsageError("--grid " + args["grid"].as<std::string>() + " holds " +
+                         std::to_string(query_grid->height * query_grid->width) + " tokens but the inputs have N=" +
+                         std::to_string(n) + " queries");
+      }
+      in.query_grid = *query_grid;
+      in.key_grid = key_grid ? *key_grid : derived_key_grid(*query_grid, n, m);
+    }
+  }
+
   std::vector<AttentionBenchRow> all;
-  std::cout << "device: " << device_name << ", dtype: " << (dtype == at::kBFloat16 ? "bf16" : "fp32")
-            << ", warmup " << settings.warmup << ", median of " << settings.repeats << "\n";
+  std::cout << "device: " << device_name << ", warmup " << settings.warmup << ", median of " << settings.repeats
+            << "\n";
   for (const auto& in : inputs) {
-    std::cout << "\nq " << in.q.sizes() << "  k " << in.k.sizes() << "  v " << in.v.sizes() << "  (" << in.source
-              << ")\n" << std::flush;
+    std::cout << "\nq " << in.q.sizes() << "  k " << in.k.sizes() << "  v " << in.v.sizes() << "  "
+              << dtype_label(in.q.scalar_type()) << "  (" << in.source << ")\n" << std::flush;
     auto rows = run_attention_bench(cases, in, settings);
     std::cout << format_bench_table(rows) << std::flush;
     all.insert(all.end(), rows.begin(), rows.end());
   }
   if (args.count("json")) {
-    nlohmann::json doc = {{"device", device_name}, {"dtype", dtype_name}, {"warmup", settings.warmup},
+    nlohmann::json doc = {{"device", device_name}, {"warmup", settings.warmup},
                           {"repeats", settings.repeats}, {"rows", bench_rows_to_json(all)}};
     checkpoints::write_file_atomic(args["json"].as<std::string>(), doc.dump(2) + "\n");
     std::cout << "\nwrote " << args["json"].as<std::string>() << "\n";
@@ -151,7 +174,8 @@ int run_bench(int argc, char** argv) {
        cxxopts::value<std::string>()->default_value("dense,smyrf,clustered,improved_clustered,combiner_axial"))
       ("spec", "An extra case with explicit options, e.g. smyrf:hashes=2,q_cluster=256,k_cluster=64 (repeatable)",
        cxxopts::value<std::vector<std::string>>())
-      ("backends", "Implementations per type: auto, reference, kernel (comma-separated)",
+      ("backends", "Implementations per type, comma-separated: auto (fused path), reference (ATen "
+                   "specification), fused (library kernel or error), fused_math (fused glue, ATen kernel)",
        cxxopts::value<std::string>()->default_value("auto"))
       ("n,lengths", "Query lengths N (square grids), comma-separated; also spelled --n",
        cxxopts::value<std::string>()->default_value("1024,4096"))
@@ -160,13 +184,18 @@ int run_bench(int argc, char** argv) {
       ("heads", "Heads", cxxopts::value<int64_t>()->default_value("1"))
       ("dqk", "Query/key width", cxxopts::value<int64_t>()->default_value("16"))
       ("dv", "Value width", cxxopts::value<int64_t>()->default_value("64"))
-      ("dtype", "fp32 or bf16", cxxopts::value<std::string>()->default_value("fp32"))
+      ("dtype", "fp32 or bf16 (with --qkv: convert the file's tensors; default: their own dtype)",
+       cxxopts::value<std::string>()->default_value("fp32"))
       ("warmup", "Untimed runs before timing", cxxopts::value<int>()->default_value("2"))
       ("repeats", "Timed runs (the median is reported)", cxxopts::value<int>()->default_value("5"))
       ("no-backward", "Time the forward pass only")
       ("inputs", "Generated inputs: structured (tokens around shared centres) or random (normal)",
        cxxopts::value<std::string>()->default_value("structured"))
-      ("qkv", "Use q, k, v from this file (torch.save of a dict) instead of random inputs",
+      ("qkv", "Use q, k, v from this file (torch.save of a dict) instead of random inputs; any lengths",
+       cxxopts::value<std::string>())
+      ("grid", "Query grid HxW for combiner_axial when N is not a square (e.g. 96x128)",
+       cxxopts::value<std::string>())
+      ("key-grid", "Key grid HxW for combiner_axial (default: the query grid, halved per side when M = N/4)",
        cxxopts::value<std::string>())
       ("json", "Also write the results as JSON to this file", cxxopts::value<std::string>());
   options.parse_positional({"what"});

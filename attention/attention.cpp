@@ -202,6 +202,17 @@ void validate_lengths(const AttentionSpec& spec, int64_t n, int64_t m) {
   std::visit([&](const auto& o) { o.validate_lengths(n, m); }, spec);
 }
 
+std::string implementation_name(const AttentionSpec& spec, Backend backend, const at::Tensor& q, const at::Tensor& k,
+                                const at::Tensor& v) {
+  const bool dense = std::holds_alternative<DenseOptions>(spec);
+  if (backend == Backend::Reference || std::holds_alternative<CombinerAxialOptions>(spec)) {
+    return dense ? "aten naive/chunked" : "aten reference";
+  }
+  if (dense) return backend == Backend::FusedMath ? "aten chunked" : "sdpa " + dense_backend(q, k, v);
+  if (backend == Backend::FusedMath) return "fused math";
+  return std::string("fused ") + kernels::fused_kernel_name(kernels::library_kernel_for(q));
+}
+
 at::Tensor attend(const AttentionSpec& spec, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                   const CallOptions& call) {
   check_tensor(q, "q");

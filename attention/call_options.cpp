@@ -8,6 +8,23 @@
 
 namespace longgan::attention {
 
+const char* backend_name(Backend backend) {
+  switch (backend) {
+    case Backend::Reference: return "reference";
+    case Backend::Fused: return "fused";
+    case Backend::FusedMath: return "fused_math";
+    default: return "auto";
+  }
+}
+
+Backend parse_backend(std::string_view name) {
+  for (auto backend : {Backend::Auto, Backend::Reference, Backend::Fused, Backend::FusedMath}) {
+    if (name == backend_name(backend)) return backend;
+  }
+  throw std::invalid_argument("unknown attention backend '" + std::string(name) +
+                              "'; backends: auto, reference, fused, fused_math");
+}
+
 double resolve_scale(const CallOptions& call, int64_t dqk) {
   if (call.scale) return *call.scale;
   return 1.0 / std::sqrt(static_cast<double>(dqk));

@@ -3,12 +3,23 @@
 #include <ATen/ATen.h>
 
 #include <optional>
+#include <string_view>
 
 namespace longgan::attention {
 
-// Which implementation runs. Auto: the CUDA kernel where one exists for the inputs
-// (CUDA tensors, supported shapes), the ATen reference otherwise.
-enum class Backend { Auto, Reference, Kernel };
+// Which implementation runs.
+//   Auto: the fused path (hashing/clustering in ATen, clusters gathered into batches for LibTorch's
+//         fused attention kernel of the device: CPU flash, CUDA memory-efficient), with the plain-ATen
+//         kernel where no library kernel serves the dtype (CUDA fp64); types without a fused path
+//         (combiner_axial) run their reference.
+//   Reference: the plain-ATen specification of the type (the test oracle).
+//   Fused: the fused path on the library kernel; std::invalid_argument where there is none.
+//   FusedMath: the fused path's gathering and merging with the plain-ATen kernel (tests the glue).
+enum class Backend { Auto, Reference, Fused, FusedMath };
+
+// "auto", "reference", "fused", "fused_math"; parse_backend throws std::invalid_argument naming them.
+const char* backend_name(Backend backend);
+Backend parse_backend(std::string_view name);
 
 // A 2-D layout of a token sequence (row-major). Zero height/width: infer a square grid.
 struct Grid {

@@ -3,7 +3,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/attention_kernels.h"
+#include "attention/gathered_attention.h"
+#include "kernels/hamming_kmeans.h"
 
 namespace longgan::attention {
 
@@ -86,19 +87,32 @@ void check_reference_args(const at::Tensor& q, const at::Tensor& k, const at::Te
   }
 }
 
-// The kernel runs when the backend allows it and the kernel supports the inputs; an explicit
-// Backend::Kernel the kernel cannot serve is an error rather than a silent fallback.
-bool use_kernel(const CallOptions& call, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                const char* what) {
-  if (call.backend == Backend::Reference) return false;
-  if (kernels::clustered_kernel_supports(q, k, v)) return true;
-  if (call.backend == Backend::Kernel) {
-    throw std::invalid_argument(std::string("attention ") + what +
-                                ": backend=kernel but the CUDA kernel does not support these inputs (it needs "
-                                "CUDA tensors of a supported dtype and head size in a build with CUDA kernels); "
-                                "use backend=auto or backend=reference");
-  }
-  return false;
+// int64 codes [.., bits] -> [..]: bit b of the code is element b.
+at::Tensor pack_bits(const at::Tensor& bits) {
+  auto powers = at::pow(2, at::arange(bits.size(-1), bits.options().dtype(at::kLong)));
+  return (bits.to(at::kLong) * powers).sum(-1);
+}
+
+// Members of each cluster in tiles of at most `tile` queries, each tile with its cluster's
+// top-k keys: query rows [P, tile] (empty slots hold B*H*N) and key rows [P, topk] of the tables.
+std::pair<at::Tensor, at::Tensor> topk_problems(const at::Tensor& assignment, const at::Tensor& top_keys,
+                                                int64_t clusters, int64_t keys, int64_t tile) {
+  const int64_t rows = assignment.numel();
+  auto cluster = table_rows(assignment, clusters).reshape(-1);  // (b, h, c) as one id
+  auto members = std::get<1>(at::sort(cluster, std::optional<bool>(true), 0, false));  // query rows by cluster
+  auto counts = at::bincount(cluster, {}, top_keys.size(0) * top_keys.size(1) * clusters);
+  auto tiles = counts.add(tile - 1).div(tile, "floor");
+  auto first_tile = tiles.cumsum(0) - tiles;
+  auto first_member = counts.cumsum(0) - counts;
+  const int64_t problems = tiles.sum().item<int64_t>();
+  // Member r of a cluster (in row order) goes to slot r of the cluster's tiles laid end to end.
+  auto member_cluster = cluster.index_select(0, members);
+  auto rank = at::arange(rows, cluster.options()) - first_member.index_select(0, member_cluster);
+  auto slot = first_tile.index_select(0, member_cluster) * tile + rank;
+  auto query_rows = at::full({problems * tile}, rows, cluster.options()).index_copy_(0, slot, members);
+  auto tile_cluster = at::repeat_interleave(tiles, std::optional<int64_t>(problems));  // cluster of each tile
+  auto key_rows = table_rows(top_keys, keys).reshape({-1, top_keys.size(3)}).index_select(0, tile_cluster);
+  return {query_rows.view({problems, tile}), key_rows};
 }
 
 }  // namespace
@@ -110,37 +124,71 @@ at::Tensor clustered_draw_hyperplanes(int64_t batch, int64_t heads, const Cluste
   return planes.to(device);
 }
 
-// The clustering, step by step (a CUDA kernel reproduces it bit for bit):
+ClusteredDraws clustered_draw(int64_t batch, int64_t heads, const ClusteredOptions& options, int64_t dqk,
+                              at::Generator generator, at::Device device) {
+  ClusteredDraws draws;
+  draws.hyperplanes = clustered_draw_hyperplanes(batch, heads, options, dqk, generator, device);
+  const std::vector<int64_t> shape = {options.iterations, batch, heads, options.clusters, options.bits};
+  const auto bytes = at::TensorOptions().dtype(at::kByte);
+  draws.reseed = at::randint(2, shape, generator, bytes).to(device);
+  draws.ties = at::randint(2, shape, generator, bytes).to(device);
+  return draws;
+}
+
+at::Tensor clustered_hash_bits(const at::Tensor& q, const at::Tensor& hyperplanes) {
+  at::NoGradGuard no_grad;
+  auto qf = q.to(at::kFloat);
+  auto augmented = at::cat({qf, at::ones_like(qf.narrow(-1, 0, 1))}, -1);
+  return at::matmul(augmented, hyperplanes.to(q.device(), at::kFloat).transpose(-1, -2)).gt(0);
+}
+
+namespace {
+
+void check_draws(const at::Tensor& q, const ClusteredOptions& options, const ClusteredDraws& draws) {
+  const auto& planes = draws.hyperplanes;
+  if (planes.dim() != 4 || planes.size(0) != q.size(0) || planes.size(1) != q.size(1) ||
+      planes.size(2) != options.bits || planes.size(3) != q.size(3) + 1) {
+    throw std::invalid_argument(
+        "attention clustered: hyperplanes must be [B, H, bits, Dqk + 1] (from clustered_draw)");
+  }
+  const std::vector<int64_t> shape = {options.iterations, q.size(0), q.size(1), options.clusters, options.bits};
+  for (const auto* t : {&draws.reseed, &draws.ties}) {
+    if (!t->defined() || t->sizes() != at::IntArrayRef(shape)) {
+      throw std::invalid_argument(
+          "attention clustered: reseed and ties must be [iterations, B, H, clusters, bits] (from clustered_draw)");
+    }
+  }
+}
+
+// Initial centroids: the codes of the queries at indices floor(c * N / C), c = 0..C-1.
+at::Tensor initial_centroid_indices(int64_t n, int64_t clusters, const at::Tensor& like) {
+  return at::arange(clusters, like.options().dtype(at::kLong)).mul(n).div(clusters, "floor");
+}
+
+}  // namespace
+
+// The clustering, step by step (the CUDA kernel makes the same choices):
 //  1. Codes: bit b of query i is set iff dot([q_i, 1], hyperplane_b) > 0, an fp32 matmul of the
-//     upcast queries (bit b is the coefficient of 2^b of the query's code). Queries whose
-//     projection is within rounding of 0 may hash differently under another summation order.
+//     upcast queries. Queries whose projection is within rounding of 0 may hash differently under
+//     another summation order.
 //  2. Initial centroids: the codes of the queries at indices floor(c * N / C), c = 0..C-1.
-//  3. `iterations` Lloyd steps: each query joins the centroid at the smallest Hamming distance
+//  3. `iterations` Lloyd steps s: each query joins the centroid at the smallest Hamming distance
 //     popcount(code ^ centroid), ties to the lowest centroid index; then bit b of each centroid
-//     := 1 iff 2 * (members with bit b set) > members (majority; a tie gives 0). Empty clusters
-//     keep their centroid.
+//     := 1 iff 2 * (members with bit b set) > members, ties[s] where 2 * set == members; a
+//     cluster without members takes the code reseed[s] (as in fast-transformers, so that a
+//     duplicate initial code does not leave a cluster empty for good).
 //  4. The returned assignment uses the final centroids (iterations = 0: the initial ones).
 // Hamming distances come from a matmul of +-1 bit vectors: dot = bits - 2 * distance, exact
 // small integers in fp32 for bits <= 63.
-at::Tensor clustered_assign(const at::Tensor& q, const ClusteredOptions& options, const at::Tensor& hyperplanes) {
+at::Tensor clustered_assign(const at::Tensor& q, const ClusteredOptions& options, const ClusteredDraws& draws) {
   options.validate();
   options.validate_lengths(q.size(2), q.size(2));
-  if (hyperplanes.dim() != 4 || hyperplanes.size(0) != q.size(0) || hyperplanes.size(1) != q.size(1) ||
-      hyperplanes.size(2) != options.bits || hyperplanes.size(3) != q.size(3) + 1) {
-    throw std::invalid_argument(
-        "attention clustered: hyperplanes must be [B, H, bits, Dqk + 1] (from clustered_draw_hyperplanes)");
-  }
+  check_draws(q, options, draws);
   at::NoGradGuard no_grad;
-  const int64_t n = q.size(2);
   const int64_t clusters = options.clusters;
-  auto qf = q.to(at::kFloat);
-  auto augmented = at::cat({qf, at::ones_like(qf.narrow(-1, 0, 1))}, -1);
-  auto projections = at::matmul(augmented, hyperplanes.to(q.device(), at::kFloat).transpose(-1, -2));
-  auto query_bits = projections.gt(0).to(at::kFloat);  // [B, H, N, bits] in {0, 1}
-  auto query_signs = query_bits * 2 - 1;               // {-1, +1}
-
-  auto first = at::arange(clusters, q.options().dtype(at::kLong)).mul(n).div(clusters, "floor");
-  auto centroid_bits = query_bits.index_select(2, first);  // [B, H, C, bits]
+  auto query_bits = clustered_hash_bits(q, draws.hyperplanes).to(at::kFloat);  // [B, H, N, bits] in {0, 1}
+  auto query_signs = query_bits * 2 - 1;                                         // {-1, +1}
+  auto centroid_bits = query_bits.index_select(2, initial_centroid_indices(q.size(2), clusters, q));
 
   const auto bits = static_cast<double>(options.bits);
   auto assign = [&] {
@@ -151,11 +199,26 @@ at::Tensor clustered_assign(const at::Tensor& q, const ClusteredOptions& options
   for (int64_t step = 0; step < options.iterations; ++step) {
     auto assignment = assign();
     auto members = cluster_counts(assignment, clusters, at::kFloat).unsqueeze(-1);
-    auto set_bits = cluster_sums(query_bits, assignment, clusters);
-    auto majority = (set_bits * 2).gt(members).to(at::kFloat);
-    centroid_bits = at::where(members.gt(0), majority, centroid_bits);
+    auto twice_set = cluster_sums(query_bits, assignment, clusters) * 2;
+    auto ties = draws.ties[step].to(q.device(), at::kFloat);
+    auto majority = at::where(twice_set.eq(members), ties, twice_set.gt(members).to(at::kFloat));
+    centroid_bits = at::where(members.gt(0), majority, draws.reseed[step].to(q.device(), at::kFloat));
   }
   return assign();
+}
+
+at::Tensor clustered_assign_dispatch(const at::Tensor& q, const ClusteredOptions& options,
+                                     const ClusteredDraws& draws, Backend backend) {
+  if (backend == Backend::Reference || !kernels::hamming_kmeans_supports(q)) {
+    return clustered_assign(q, options, draws);
+  }
+  options.validate();
+  options.validate_lengths(q.size(2), q.size(2));
+  check_draws(q, options, draws);
+  at::NoGradGuard no_grad;
+  auto codes = pack_bits(clustered_hash_bits(q, draws.hyperplanes));  // [B, H, N]
+  auto initial = codes.index_select(2, initial_centroid_indices(q.size(2), options.clusters, q));
+  return kernels::hamming_kmeans_cuda(codes, initial, pack_bits(draws.reseed), pack_bits(draws.ties), options.bits);
 }
 
 at::Tensor clustered_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -201,19 +264,61 @@ at::Tensor improved_clustered_attention_reference(const at::Tensor& q, const at:
   return out.to(q.scalar_type());
 }
 
+at::Tensor clustered_attention_fused(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                     int64_t clusters, double scale, const at::Tensor& assignment,
+                                     kernels::FusedKernel kernel) {
+  check_reference_args(q, k, v, clusters, assignment, "clustered_attention_fused");
+  const auto type = compute_dtype(q);
+  const int64_t b = q.size(0), h = q.size(1), m = k.size(2);
+  auto counts = cluster_counts(assignment, clusters, type).clamp_min(1);
+  auto centroids = (cluster_sums(q.to(type), assignment, clusters) / counts.unsqueeze(-1)).to(q.scalar_type());
+  // One problem per (b, h): its C centroids attend to its M keys.
+  auto centroid_rows = at::arange(b * h * clusters, assignment.options()).view({b * h, clusters});
+  auto key_rows = at::arange(b * h * m, assignment.options()).view({b * h, m});
+  auto values = gathered_attention(row_table(centroids), row_table(k), row_table(v), centroid_rows, key_rows, scale,
+                                   kernel);
+  return gather_rows(values.view({b, h, clusters, v.size(3)}), assignment);
+}
+
+at::Tensor improved_clustered_attention_fused(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                              int64_t clusters, int64_t topk, double scale,
+                                              const at::Tensor& assignment, kernels::FusedKernel kernel,
+                                              int64_t topk_tile) {
+  check_reference_args(q, k, v, clusters, assignment, "improved_clustered_attention_fused");
+  if (topk < 1 || topk > k.size(2)) {
+    throw std::invalid_argument("improved_clustered_attention_fused: topk must be in [1, M]");
+  }
+  if (topk_tile < 1) throw std::invalid_argument("improved_clustered_attention_fused: topk_tile must be >= 1");
+  const auto type = compute_dtype(q);
+  const int64_t b = q.size(0), h = q.size(1), n = q.size(2), dv = v.size(3);
+  auto vc = v.to(type);
+  // Centroid weights A [B, H, C, M] and their split into the top-k mass m_c and the rest R_c, as
+  // in the reference.
+  auto [weights, values] = centroid_attention(q.to(type), k.to(type), vc, clusters, scale, assignment);
+  auto top_keys = std::get<1>(weights.detach().topk(topk, -1));  // [B, H, C, topk]
+  auto top_weights = weights.gather(-1, top_keys);
+  auto mass = top_weights.sum(-1, /*keepdim=*/true);
+  auto top_values = gather_rows(vc, top_keys.flatten(2)).view({b, h, clusters, topk, dv});
+  auto rest = values - at::matmul(top_weights.unsqueeze(-2), top_values).squeeze(-2);  // [B, H, C, Dv]
+
+  auto [query_rows, key_rows] = topk_problems(assignment, top_keys, clusters, k.size(2), topk_tile);
+  auto exact = gathered_attention(row_table(q), row_table(k), row_table(v), query_rows, key_rows, scale, kernel);
+  auto out = gather_rows(mass, assignment) * exact.view({b, h, n, dv}).to(type) + gather_rows(rest, assignment);
+  return out.to(q.scalar_type());
+}
+
 at::Tensor clustered_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                const ClusteredOptions& options, const CallOptions& call) {
   options.validate();
   options.validate_lengths(q.size(2), k.size(2));
   const double scale = resolve_scale(call, q.size(3));
-  auto planes = clustered_draw_hyperplanes(q.size(0), q.size(1), options, q.size(3), resolve_generator(call),
-                                           q.device());
-  if (use_kernel(call, q, k, v, "clustered")) {
-    auto assignment = kernels::clustered_assign_cuda(q, planes, options.clusters, options.iterations);
-    return kernels::clustered_attention_cuda(q, k, v, options.clusters, scale, assignment);
+  auto draws = clustered_draw(q.size(0), q.size(1), options, q.size(3), resolve_generator(call), q.device());
+  auto assignment = clustered_assign_dispatch(q, options, draws, call.backend);
+  if (call.backend == Backend::Reference) {
+    return clustered_attention_reference(q, k, v, options.clusters, scale, assignment);
   }
-  auto assignment = clustered_assign(q, options, planes);
-  return clustered_attention_reference(q, k, v, options.clusters, scale, assignment);
+  return clustered_attention_fused(q, k, v, options.clusters, scale, assignment,
+                                   fused_kernel_for_call(call, q, "clustered"));
 }
 
 at::Tensor improved_clustered_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -222,15 +327,13 @@ at::Tensor improved_clustered_attention(const at::Tensor& q, const at::Tensor& k
   options.validate_lengths(q.size(2), k.size(2));
   const auto& clustering = options.clustering;
   const double scale = resolve_scale(call, q.size(3));
-  auto planes = clustered_draw_hyperplanes(q.size(0), q.size(1), clustering, q.size(3), resolve_generator(call),
-                                           q.device());
-  if (use_kernel(call, q, k, v, "improved_clustered")) {
-    auto assignment = kernels::clustered_assign_cuda(q, planes, clustering.clusters, clustering.iterations);
-    return kernels::improved_clustered_attention_cuda(q, k, v, clustering.clusters, options.topk, scale,
-                                                      assignment);
+  auto draws = clustered_draw(q.size(0), q.size(1), clustering, q.size(3), resolve_generator(call), q.device());
+  auto assignment = clustered_assign_dispatch(q, clustering, draws, call.backend);
+  if (call.backend == Backend::Reference) {
+    return improved_clustered_attention_reference(q, k, v, clustering.clusters, options.topk, scale, assignment);
   }
-  auto assignment = clustered_assign(q, clustering, planes);
-  return improved_clustered_attention_reference(q, k, v, clustering.clusters, options.topk, scale, assignment);
+  return improved_clustered_attention_fused(q, k, v, clustering.clusters, options.topk, scale, assignment,
+                                            fused_kernel_for_call(call, q, "improved_clustered"));
 }
 
 }  // namespace longgan::attention

@@ -65,9 +65,12 @@ at::Tensor combiner_axial_attention(const at::Tensor& q, const at::Tensor& k, co
                                     const CombinerAxialOptions& options, const CallOptions& call) {
   options.validate();
   options.validate_lengths(q.size(2), k.size(2));
-  if (call.backend == Backend::Kernel) {
+  // Its joint softmax mixes each query's own key row with column summaries that exclude that row,
+  // which no batch of plain attentions expresses: the reference (batched ATen matmuls, O(N (Hk + Wk))
+  // memory) is its only path.
+  if (call.backend == Backend::Fused || call.backend == Backend::FusedMath) {
     throw std::invalid_argument(
-        "attention combiner_axial: there is no CUDA kernel for combiner_axial; use backend=auto or backend=reference");
+        "attention combiner_axial: there is no fused path for combiner_axial; use backend=auto or backend=reference");
   }
   return combiner_axial_attention_reference(q, k, v, resolve_scale(call, q.size(3)), call.query_grid, call.key_grid);
 }

@@ -19,7 +19,7 @@
 //                                                                values rv[r, col(j)].
 //     Its own row's summary is left out (that row is attended directly).
 // Every key is reached in at most two hops (directly, or through its row's summary). Memory
-// O(N (Hk + Wk) + M Wk). There is no CUDA kernel: Backend::Kernel is an error.
+// O(N (Hk + Wk) + M Wk). There is no fused path: Backend::Fused and FusedMath are errors.
 #include "attention/call_options.h"
 
 namespace longgan::attention {

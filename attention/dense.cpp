@@ -11,10 +11,33 @@ namespace {
 // Logits of one chunk stay below this many fp32 values (64 MiB).
 constexpr int64_t kChunkLogits = int64_t{16} << 20;
 
-bool fits_sdpa(const at::Tensor& q, const at::Tensor& v) {
-  // ATen's fused kernels need a CUDA tensor and equal q/v head widths of a supported size.
-  return q.is_cuda() && q.size(3) == v.size(3) && q.size(3) % 8 == 0 && q.size(3) <= 256 &&
-         (q.scalar_type() == at::kFloat || q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf);
+// SDPA's inputs for q, k, v: on the CPU one head width for all three (its flash kernel needs
+// it), elsewhere q, k, v as they are.
+struct SdpaInputs {
+  at::Tensor q, k, v;
+};
+SdpaInputs sdpa_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  if (!q.is_cpu() || q.size(3) == v.size(3)) return {q, k, v};
+  const int64_t width = std::max(q.size(3), v.size(3));
+  auto pad = [&](const at::Tensor& t) {
+    return t.size(3) == width ? t : at::constant_pad_nd(t, {0, width - t.size(3)});
+  };
+  return {pad(q), pad(k), pad(v)};
+}
+
+// SDPA's backend for the inputs (at::SDPBackend as an integer); 0 is its materializing math path.
+int64_t sdpa_choice(const SdpaInputs& in, double scale) {
+  return at::_fused_sdp_choice(in.q, in.k, in.v, /*attn_mask=*/{}, 0.0, false, scale);
+}
+
+constexpr int64_t kSdpaMath = 0;
+
+// Chunks of at most kChunkLogits logits; a single chunk is the naive formula.
+at::Tensor chunked_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
+  int64_t rows_per_chunk =
+      std::max<int64_t>(1, kChunkLogits / std::max<int64_t>(1, q.size(0) * q.size(1) * k.size(2)));
+  if (rows_per_chunk >= q.size(2)) return dense_attention_naive(q, k, v, scale);
+  return dense_attention_chunked(q, k, v, scale, rows_per_chunk);
 }
 
 }  // namespace
@@ -44,14 +67,36 @@ at::Tensor dense_attention_chunked(const at::Tensor& q, const at::Tensor& k, con
 
 at::Tensor dense_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            const DenseOptions& /*options*/, const CallOptions& call) {
-  double scale = resolve_scale(call, q.size(3));
-  if (fits_sdpa(q, v)) {
-    return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/false,
-                                            scale);
+  const double scale = resolve_scale(call, q.size(3));
+  if (call.backend == Backend::Reference || call.backend == Backend::FusedMath) {
+    return chunked_reference(q, k, v, scale);
   }
-  int64_t rows_per_chunk = std::max<int64_t>(1, kChunkLogits / std::max<int64_t>(1, q.size(0) * q.size(1) * k.size(2)));
-  if (rows_per_chunk >= q.size(2)) return dense_attention_naive(q, k, v, scale);
-  return dense_attention_chunked(q, k, v, scale, rows_per_chunk);
+  auto in = sdpa_inputs(q, k, v);
+  if (sdpa_choice(in, scale) == kSdpaMath) {
+    if (call.backend == Backend::Fused) {
+      throw std::invalid_argument("attention dense: backend=fused but no fused SDPA kernel takes " +
+                                  std::string(c10::toString(q.scalar_type())) + " inputs on " + q.device().str() +
+                                  "; use backend=auto (chunked exact path) or backend=reference");
+    }
+    return chunked_reference(q, k, v, scale);
+  }
+  auto out = at::scaled_dot_product_attention(in.q, in.k, in.v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
+                                              /*is_causal=*/false, scale);
+  return out.size(3) == v.size(3) ? out : out.narrow(3, 0, v.size(3));
+}
+
+std::string dense_backend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  auto in = sdpa_inputs(q, k, v);
+  std::string name;
+  switch (sdpa_choice(in, resolve_scale({}, q.size(3)))) {
+    case 1: name = "flash"; break;
+    case 2: name = "efficient"; break;
+    case 3: name = "cudnn"; break;
+    case 4: name = "overrideable"; break;
+    default: return "chunked";
+  }
+  if (in.q.size(3) != q.size(3) || in.v.size(3) != v.size(3)) name += " (padded to " + std::to_string(in.v.size(3)) + ")";
+  return name;
 }
 
 }  // namespace longgan::attention

@@ -1,6 +1,6 @@
 #include "attention/smyrf.h"
 
-#include "kernels/attention_kernels.h"
+#include "attention/gathered_attention.h"
 
 #include <limits>
 #include <stdexcept>
@@ -49,16 +49,20 @@ at::Tensor smyrf_draw_projections(int64_t batch, int64_t heads, int64_t hashes, 
 
 namespace {
 
-// Stable ascending order of each round's hash values, padded at the end with `pad_index`
-// (the index of an appended zero row) to `padded` entries: [B, H, R, padded].
-at::Tensor sorted_order(const at::Tensor& hashes, int64_t padded, int64_t pad_index) {
-  // Spelled with std::optional: sort(true, -1) would pick the sort(dim, descending) overload.
-  auto order = std::get<1>(at::sort(hashes, std::optional<bool>(true), /*dim=*/-1));
+// Pads each round's order at the end with `pad_index` (the index of an appended zero row) to
+// `padded` entries: [B, H, R, padded].
+at::Tensor padded_order(const at::Tensor& order, int64_t padded, int64_t pad_index) {
   int64_t missing = padded - order.size(-1);
   if (missing == 0) return order;
   auto sizes = order.sizes().vec();
   sizes.back() = missing;
   return at::cat({order, at::full(sizes, pad_index, order.options())}, -1);
+}
+
+// Stable ascending order of each round's hash values [B, H, R, L].
+at::Tensor sorted_order(const at::Tensor& hashes) {
+  // Spelled with std::optional: sort(true, -1) would pick the sort(dim, descending) overload.
+  return std::get<1>(at::sort(hashes, std::optional<bool>(true), /*dim=*/-1));
 }
 
 // rows [B, H, L, D] with a zero row appended, gathered per round by `order` [B, H, R, P]
@@ -71,6 +75,22 @@ at::Tensor gather_rows(const at::Tensor& rows, const at::Tensor& order) {
 }
 
 }  // namespace
+
+SmyrfOrders smyrf_sort_orders(const at::Tensor& q, const at::Tensor& k, const at::Tensor& projections) {
+  TORCH_CHECK(projections.dim() == 4 && projections.size(0) == q.size(0) && projections.size(1) == q.size(1) &&
+                  projections.size(3) == q.size(3) + 2,
+              "smyrf: projections must be [B, H, hashes, Dqk + 2]");
+  at::NoGradGuard no_grad;
+  const auto dtype = compute_dtype(q);
+  auto qf = q.to(dtype), kf = k.to(dtype);
+  auto q_norm2 = qf.square().sum(-1), k_norm2 = kf.square().sum(-1);
+  auto extent = q_norm2.amax(-1, true) + k_norm2.amax(-1, true);
+  auto zeros_q = at::zeros_like(q_norm2).unsqueeze(-1), zeros_k = at::zeros_like(k_norm2).unsqueeze(-1);
+  auto fq = at::cat({qf, zeros_q, (extent - q_norm2).clamp_min(0).sqrt().unsqueeze(-1)}, -1);
+  auto gk = at::cat({kf, (extent - k_norm2).clamp_min(0).sqrt().unsqueeze(-1), zeros_k}, -1);
+  auto a = projections.to(q.device(), dtype).transpose(-2, -1);  // [B, H, D+2, R]
+  return {sorted_order(at::matmul(fq, a).transpose(-2, -1)), sorted_order(at::matmul(gk, a).transpose(-2, -1))};
+}
 
 // Per batch element and head.
 // Computed in fp32 (fp64 for fp64 inputs):
@@ -88,24 +108,10 @@ at::Tensor smyrf_attention_reference(const at::Tensor& q, const at::Tensor& k, c
   const int64_t rounds = projections.size(2);
   const int64_t clusters = (n + options.q_cluster - 1) / options.q_cluster;
   const int64_t n_padded = clusters * options.q_cluster, m_padded = clusters * options.k_cluster;
-  TORCH_CHECK(projections.dim() == 4 && projections.size(0) == batch && projections.size(1) == heads &&
-                  projections.size(3) == q.size(3) + 2,
-              "smyrf: projections must be [B, H, hashes, Dqk + 2]");
   const auto dtype = compute_dtype(q);
   auto qf = q.to(dtype), kf = k.to(dtype), vf = v.to(dtype);
-
-  at::Tensor q_order, k_order;
-  {
-    at::NoGradGuard no_grad;
-    auto q_norm2 = qf.square().sum(-1), k_norm2 = kf.square().sum(-1);
-    auto extent = q_norm2.amax(-1, true) + k_norm2.amax(-1, true);
-    auto zeros_q = at::zeros_like(q_norm2).unsqueeze(-1), zeros_k = at::zeros_like(k_norm2).unsqueeze(-1);
-    auto fq = at::cat({qf, zeros_q, (extent - q_norm2).clamp_min(0).sqrt().unsqueeze(-1)}, -1);
-    auto gk = at::cat({kf, (extent - k_norm2).clamp_min(0).sqrt().unsqueeze(-1), zeros_k}, -1);
-    auto a = projections.to(dtype).transpose(-2, -1);  // [B, H, D+2, R]
-    q_order = sorted_order(at::matmul(fq, a).transpose(-2, -1), n_padded, n);
-    k_order = sorted_order(at::matmul(gk, a).transpose(-2, -1), m_padded, m);
-  }
+  auto orders = smyrf_sort_orders(q, k, projections);
+  auto q_order = padded_order(orders.queries, n_padded, n), k_order = padded_order(orders.keys, m_padded, m);
   auto q_sorted = gather_rows(qf, q_order).view({batch, heads, rounds, clusters, options.q_cluster, -1});
   auto k_sorted = gather_rows(kf, k_order).view({batch, heads, rounds, clusters, options.k_cluster, -1});
   auto v_sorted = gather_rows(vf, k_order).view({batch, heads, rounds, clusters, options.k_cluster, -1});
@@ -132,12 +138,9 @@ at::Tensor smyrf_attention(const at::Tensor& q, const at::Tensor& k, const at::T
   double scale = resolve_scale(call, q.size(3));
   auto projections = smyrf_draw_projections(q.size(0), q.size(1), options.hashes, q.size(3),
                                             resolve_generator(call), q.device());
-  bool kernel = call.backend != Backend::Reference && kernels::smyrf_kernel_supports(q, k, v);
-  if (call.backend == Backend::Kernel && !kernel) {
-    throw std::invalid_argument("attention smyrf: backend=kernel needs CUDA tensors (fp32 or bf16) and a CUDA build");
-  }
-  if (kernel) return kernels::smyrf_attention_cuda(q, k, v, options.q_cluster, options.k_cluster, scale, projections);
-  return smyrf_attention_reference(q, k, v, options, scale, projections);
+  if (call.backend == Backend::Reference) return smyrf_attention_reference(q, k, v, options, scale, projections);
+  auto kernel = fused_kernel_for_call(call, q, "smyrf");
+  return smyrf_attention_fused(q, k, v, options, scale, smyrf_sort_orders(q, k, projections), kernel);
 }
 
 }  // namespace longgan::attention

@@ -2,6 +2,7 @@
 // smyrf (Daras et al., NeurIPS 2020): asymmetric LSH (XBOX+) clustering of queries and keys,
 // exact attention inside each cluster, hash rounds merged by their log-sum-exp. DESIGN.md §2.
 #include "attention/call_options.h"
+#include "kernels/fused_attention.h"
 
 namespace longgan::attention {
 
@@ -21,13 +22,31 @@ struct SmyrfOptions {
 at::Tensor smyrf_draw_projections(int64_t batch, int64_t heads, int64_t hashes, int64_t dqk,
                                   at::Generator generator, at::Device device);
 
-// Dispatch: draws projections, then runs the CUDA kernel or the reference.
+// Dispatch: draws projections, then runs the fused path (default) or the reference.
 at::Tensor smyrf_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            const SmyrfOptions& options, const CallOptions& call);
+
+// The order of every hash round (steps 1-2 of the reference): position s of round r holds the
+// index of the query (key) with the s-th smallest hash; stable, ascending. No gradient.
+struct SmyrfOrders {
+  at::Tensor queries;  // int64 [B, H, hashes, N]
+  at::Tensor keys;     // int64 [B, H, hashes, M]
+};
+SmyrfOrders smyrf_sort_orders(const at::Tensor& q, const at::Tensor& k, const at::Tensor& projections);
 
 // The specification in ATen ops. projections: [B, H, hashes, Dqk + 2] as above.
 at::Tensor smyrf_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                      const SmyrfOptions& options, double scale,
                                      const at::Tensor& projections);
+
+// The same function on a fused attention kernel: per round, queries and keys gathered in hash
+// order into contiguous clusters (the full clusters in one batch, the shorter last cluster of
+// lengths that do not divide in another: nothing padded or masked), one kernel call per batch,
+// rounds merged online by their log-sum-exp. The backward calls the kernel's backward once per
+// batch with the merged output in place of the round's and the round's merge weight times the
+// output gradient: exact, including the gradient through the merge weights.
+at::Tensor smyrf_attention_fused(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                 const SmyrfOptions& options, double scale, const SmyrfOrders& orders,
+                                 kernels::FusedKernel kernel);
 
 }  // namespace longgan::attention

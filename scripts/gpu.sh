@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (the device tool), from the repository root, with .gpu_deps/ carried
 # (made by scripts/pack_gpu_deps.sh): configures and builds LongGAN against the machine's python3
-# torch, runs the kernel tests, then the attention benchmarks. Logs and JSON go to $OUT.
+# torch, runs the kernel and attention tests (every fused path against its reference on CUDA, and
+# the CPU tests of those suites), then the attention benchmarks. Logs and JSON go to $OUT.
 #   scripts/gpu.sh [all|build|test|bench]    (default all; the build dir persists on a warm machine)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,26 +26,30 @@ build() {
     || { tail -40 "$OUT/configure.log"; return 1; }
   grep -E "^-- LongGAN:" "$OUT/configure.log"
   local start=$SECONDS
-  ninja -C "$BUILD_DIR" -j16 longgan longgan_kernels_tests >"$OUT/build.log" 2>&1 \
+  ninja -C "$BUILD_DIR" -j16 longgan longgan_kernels_tests longgan_attention_tests >"$OUT/build.log" 2>&1 \
     || { grep -B2 -A12 -m5 "error" "$OUT/build.log" | head -120; return 1; }
   echo "build: $((SECONDS - start)) s"
 }
 
 run_tests() {
-  "$BUILD_DIR/tests/longgan_kernels_tests" --gtest_output="json:$OUT/kernels_tests.json" >"$OUT/kernels_tests.log" 2>&1
-  local status=$?
-  grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \]|Failure|error:" "$OUT/kernels_tests.log" | head -60
+  local status=0 suite
+  for suite in kernels attention; do
+    "$BUILD_DIR/tests/longgan_${suite}_tests" --gtest_output="json:$OUT/${suite}_tests.json" \
+      >"$OUT/${suite}_tests.log" 2>&1 || status=1
+    grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \]|Failure|error:" "$OUT/${suite}_tests.log" | head -40
+  done
   return $status
 }
 
 bench() {
-  local types=dense,smyrf,clustered,improved_clustered status=0
-  # BigGAN shapes: one head, tiny Dqk, M = N / 4.
-  "$BUILD_DIR/bin/longgan" bench attention --device cuda --types "$types" --n 16384,65536 --batch 8 --dqk 16 \
-    --dv 64 --json "$OUT/bench_biggan.json" >"$OUT/bench_biggan.log" 2>&1 || status=1
+  local types=dense,smyrf,clustered,improved_clustered status=0 longgan="$BUILD_DIR/bin/longgan"
+  # BigGAN shapes in bf16: one head, Dqk 16, Dv 64, M = N / 4; SMYRF with the CelebA-HQ budget.
+  "$longgan" bench attention --device cuda --dtype bf16 --types "$types" \
+    --spec smyrf:hashes=4,q_cluster=2048,k_cluster=512 --n 16384,65536 --batch 8 --dqk 16 --dv 64 \
+    --json "$OUT/bench_biggan.json" >"$OUT/bench_biggan.log" 2>&1 || status=1
   # Transformer shape: 8 heads of 64.
-  "$BUILD_DIR/bin/longgan" bench attention --device cuda --types "$types" --n 4096 --heads 8 --dqk 64 --dv 64 \
-    --json "$OUT/bench_transformer.json" >"$OUT/bench_transformer.log" 2>&1 || status=1
+  "$longgan" bench attention --device cuda --dtype bf16 --types "$types" --n 4096,16384 --heads 8 --dqk 64 \
+    --dv 64 --json "$OUT/bench_transformer.json" >"$OUT/bench_transformer.log" 2>&1 || status=1
   tail -30 "$OUT/bench_biggan.log" "$OUT/bench_transformer.log"
   return $status
 }

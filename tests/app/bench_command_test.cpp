@@ -10,6 +10,7 @@
 #include <sstream>
 #include <vector>
 
+#include "app/attention_bench.h"
 #include "checkpoints/atomic_file.h"
 #include "tests/app/cli_test_util.h"
 
@@ -74,15 +75,81 @@ TEST(BenchCommand, ReadsRecordedTensorsFromPythonTorchSave) {
   if (!std::filesystem::exists(python)) GTEST_SKIP() << "no Python with torch at " << python << " (scripts/setup.sh)";
   auto dir = fresh_dir("bench_qkv");
   auto file = dir / "qkv.pt";
+  // Non-square lengths (48 queries on a 6x8 grid, 12 keys on 3x4) in bf16.
   std::string script = "import torch; g=torch.Generator().manual_seed(0); "
-                       "torch.save({'q': torch.randn(1,2,64,8,generator=g), 'k': torch.randn(1,2,16,8,generator=g), "
-                       "'v': torch.randn(1,2,16,32,generator=g)}, '" + file.string() + "')";
+                       "torch.save({'q': torch.randn(1,2,48,8,generator=g).bfloat16(), "
+                       "'k': torch.randn(1,2,12,8,generator=g).bfloat16(), "
+                       "'v': torch.randn(1,2,12,32,generator=g).bfloat16()}, '" + file.string() + "')";
   ASSERT_EQ(std::system((python + " -c \"" + script + "\" 2>/dev/null").c_str()), 0);
-  auto r = run_longgan("bench attention --qkv " + file.string() + " --types dense,smyrf --repeats 1 --warmup 0");
+  auto json_path = dir / "qkv.json";
+  auto r = run_longgan("bench attention --qkv " + file.string() +
+                       " --types dense,smyrf,combiner_axial --grid 6x8 --repeats 1 --warmup 0 --json " +
+                       json_path.string());
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("[1, 2, 64, 8]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[1, 2, 48, 8]"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find(file.string()), std::string::npos) << r.output;
+  std::ifstream in(json_path);
+  auto doc = nlohmann::json::parse(in);
+  ASSERT_EQ(doc["rows"].size(), 3u);
+  for (const auto& row : doc["rows"]) {
+    EXPECT_FALSE(row.contains("error")) << row.dump();
+    EXPECT_EQ(row["dtype"], "bf16") << row.dump();  // the file's dtype ran, and is reported
+  }
+  // Without --grid, only combiner_axial needs a grid, and says so.
+  auto no_grid = run_longgan("bench attention --qkv " + file.string() + " --types dense,smyrf,combiner_axial "
+                             "--repeats 1 --warmup 0 --no-backward");
+  EXPECT_EQ(no_grid.exit_code, 1) << no_grid.output;
+  EXPECT_NE(no_grid.output.find("--grid"), std::string::npos) << no_grid.output;
+  EXPECT_NE(no_grid.output.find("smyrf:hashes"), std::string::npos) << no_grid.output;  // its row still ran
+  auto bad_grid = run_longgan("bench attention --qkv " + file.string() + " --grid 7x7");
+  EXPECT_EQ(bad_grid.exit_code, 2) << bad_grid.output;
+  EXPECT_NE(bad_grid.output.find("N=48"), std::string::npos) << bad_grid.output;
   longgan::checkpoints::remove_tree(dir);
+}
+
+TEST(BenchCommand, EveryBackendGetsARowNamingWhatRan) {
+  auto dir = fresh_dir("bench_backends");
+  auto json_path = dir / "bench.json";
+  auto r = run_longgan("bench attention --types dense,smyrf,combiner_axial --backends auto,reference,fused,fused_math "
+                       "--n 64 --repeats 1 --warmup 0 --json " + json_path.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(json_path);
+  auto doc = nlohmann::json::parse(in);
+  std::vector<std::string> kernels;
+  for (const auto& row : doc["rows"]) kernels.push_back(row["type"].get<std::string>() + " " +
+                                                        row["backend"].get<std::string>() + ": " +
+                                                        row["kernel"].get<std::string>());
+  // dense: the baseline (auto) plus 3; smyrf: 4; combiner_axial: auto and reference (no fused path).
+  std::vector<std::string> want = {
+      "dense auto: sdpa flash (padded to 64)", "dense reference: aten naive/chunked",
+      "dense fused: sdpa flash (padded to 64)", "dense fused_math: aten chunked",
+      "smyrf auto: fused cpu_flash", "smyrf reference: aten reference", "smyrf fused: fused cpu_flash",
+      "smyrf fused_math: fused math", "combiner_axial auto: aten reference",
+      "combiner_axial reference: aten reference"};
+  EXPECT_EQ(kernels, want);
+  auto bad = run_longgan("bench attention --backends kernel --n 64");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("fused_math"), std::string::npos) << bad.output;
+  longgan::checkpoints::remove_tree(dir);
+}
+
+TEST(BenchCommand, DefaultSmyrfBudgetFitsAnyLengths) {
+  using longgan::attention::SmyrfOptions;
+  // The budget for square grids: 8 clusters, or 2048 queries per cluster at most.
+  auto fitted = std::get<SmyrfOptions>(longgan::app::default_bench_spec("smyrf", 16384, 4096));
+  EXPECT_EQ(fitted.q_cluster, 2048);
+  EXPECT_EQ(fitted.k_cluster, 512);
+  fitted = std::get<SmyrfOptions>(longgan::app::default_bench_spec("smyrf", 65536, 16384));
+  EXPECT_EQ(fitted.q_cluster, 2048);  // 32 clusters
+  // 12 keys cannot be cut into 8 clusters of one size: 6 clusters of 8 queries and 2 keys.
+  fitted = std::get<SmyrfOptions>(longgan::app::default_bench_spec("smyrf", 48, 12));
+  EXPECT_EQ(fitted.q_cluster, 8);
+  EXPECT_EQ(fitted.k_cluster, 2);
+  for (int64_t n = 1; n <= 70; ++n) {
+    for (int64_t m = 1; m <= 70; ++m) {
+      EXPECT_NO_THROW(longgan::app::default_bench_spec("smyrf", n, m)) << n << " x " << m;
+    }
+  }
 }
 
 TEST(BenchCommand, UsageErrorsExitTwoAndNameTheOption) {

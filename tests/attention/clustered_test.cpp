@@ -34,17 +34,35 @@ at::Tensor queries_with_codes(const std::vector<int64_t>& codes) {
   return at::tensor(values).view({1, 1, static_cast<int64_t>(codes.size()), 3});
 }
 
-at::Tensor assign_codes(const std::vector<int64_t>& codes, int64_t clusters, int64_t iterations) {
+// The bits of `code` as a [bits] uint8 tensor.
+at::Tensor code_bits(int64_t code, int64_t bits) {
+  std::vector<uint8_t> values;
+  for (int64_t b = 0; b < bits; ++b) values.push_back((code >> b) & 1);
+  return at::tensor(values, at::kByte);
+}
+
+// Draws for the axis hyperplanes: every re-seeded cluster takes `reseed`, every even split the
+// bits of `ties`.
+ClusteredDraws axis_draws(const ClusteredOptions& options, int64_t reseed, int64_t ties) {
+  auto every = [&](int64_t code) {
+    return code_bits(code, options.bits).expand({options.iterations, 1, 1, options.clusters, options.bits}).contiguous();
+  };
+  return {axis_hyperplanes(), every(reseed), every(ties)};
+}
+
+at::Tensor assign_codes(const std::vector<int64_t>& codes, int64_t clusters, int64_t iterations, int64_t reseed = 0,
+                        int64_t ties = 0) {
   ClusteredOptions options{.clusters = clusters, .bits = 3, .iterations = iterations};
-  return clustered_assign(queries_with_codes(codes), options, axis_hyperplanes()).view(-1);
+  return clustered_assign(queries_with_codes(codes), options, axis_draws(options, reseed, ties)).view(-1);
 }
 
 TEST(ClusteredAssign, HammingKMeansFollowsTheDocumentedStepsOnKnownCodes) {
   // Codes 001 101 110 011 100 100, two clusters. Initial centroids: the codes of queries 0 and
   // 3 (floor(c*6/2)) = 001, 011. Step 1: 101 is at distance 1 | 2, 110 at 3 | 2, 100 at 2 | 3
-  // -> [0 0 1 1 0 0]; majority bits give centroids 100 and 010 (bit 0 of cluster 1 is a 1-1
-  // tie -> 0). Step 2: 001 is at 2 | 2 and 110 at 1 | 1 (ties -> cluster 0) -> [0 0 0 1 0 0];
-  // centroids 100 and 011. Final: [1 0 0 1 0 0].
+  // -> [0 0 1 1 0 0]; majority bits give centroids 100 and 010 (even splits, bit 0 of both
+  // clusters and bit 2 of cluster 1, take the drawn tie bits: 0 here). Step 2: 001 is at 2 | 2
+  // and 110 at 1 | 1 (ties -> cluster 0) -> [0 0 0 1 0 0]; centroids 100 and 011.
+  // Final: [1 0 0 1 0 0].
   std::vector<int64_t> codes = {1, 5, 6, 3, 4, 4};
   EXPECT_TRUE(assign_codes(codes, 2, 0).equal(longs({0, 0, 1, 1, 0, 0})));
   EXPECT_TRUE(assign_codes(codes, 2, 1).equal(longs({0, 0, 0, 1, 0, 0})));
@@ -52,13 +70,23 @@ TEST(ClusteredAssign, HammingKMeansFollowsTheDocumentedStepsOnKnownCodes) {
   EXPECT_TRUE(assign_codes(codes, 2, 10).equal(longs({1, 0, 0, 1, 0, 0})));
 }
 
-TEST(ClusteredAssign, EmptyClusterKeepsItsCentroid) {
+TEST(ClusteredAssign, EvenSplitsTakeTheDrawnTieBits) {
+  // As above with tie bits 111: after step 1 the centroids are 101 and 111, so 110 and 011 stay
+  // in cluster 1 (distance 1 to 111, 2 to 101).
+  std::vector<int64_t> codes = {1, 5, 6, 3, 4, 4};
+  EXPECT_TRUE(assign_codes(codes, 2, 1, 0, 7).equal(longs({0, 0, 1, 1, 0, 0})));
+  EXPECT_FALSE(assign_codes(codes, 2, 1, 0, 7).equal(assign_codes(codes, 2, 1, 0, 0)));
+}
+
+TEST(ClusteredAssign, EmptyClusterIsReseededWithTheDrawnCode) {
   // Codes 011 000 011 000: both initial centroids are 011 (queries 0 and 2), so every query
-  // joins cluster 0 (ties). Cluster 0's majority is 000 (2-2 ties); empty cluster 1 keeps 011
-  // and wins the 011 queries back.
+  // joins cluster 0 (ties). Cluster 0's majority is 000 (2-2 ties, tie bits 0); empty cluster 1
+  // takes the drawn code: 011 or 111 win the 011 queries back, 100 does not (distance 3 > 2).
   std::vector<int64_t> codes = {3, 0, 3, 0};
   EXPECT_TRUE(assign_codes(codes, 2, 0).equal(longs({0, 0, 0, 0})));
-  EXPECT_TRUE(assign_codes(codes, 2, 1).equal(longs({1, 0, 1, 0})));
+  EXPECT_TRUE(assign_codes(codes, 2, 1, 3).equal(longs({1, 0, 1, 0})));
+  EXPECT_TRUE(assign_codes(codes, 2, 1, 7).equal(longs({1, 0, 1, 0})));
+  EXPECT_TRUE(assign_codes(codes, 2, 1, 4).equal(longs({0, 0, 0, 0})));
 }
 
 TEST(ClusteredAssign, HashBiasFalseZeroesTheBiasCoordinate) {
@@ -76,7 +104,7 @@ TEST(ClusteredAssign, DeterministicForAFixedGenerator) {
   auto q = randn({2, 2, 40, 6}, 1);
   ClusteredOptions options{.clusters = 5, .bits = 16, .iterations = 3};
   auto draw = [&](uint64_t seed) {
-    return clustered_assign(q, options, clustered_draw_hyperplanes(2, 2, options, 6, seeded(seed), at::kCPU));
+    return clustered_assign(q, options, clustered_draw(2, 2, options, 6, seeded(seed), at::kCPU));
   };
   auto first = draw(3);
   EXPECT_TRUE(first.equal(draw(3)));
@@ -95,8 +123,7 @@ TEST(ClusteredAttention, OneQueryPerClusterEqualsDense) {
   EXPECT_LT((clustered_attention_reference(q, k, v, 12, 0.6, identity) - dense).abs().max().item<float>(), 1e-5);
   // 63 random hyperplanes give 12 distinct codes, and each code is its own initial centroid.
   ClusteredOptions options{.clusters = 12, .bits = 63};
-  auto planes = clustered_draw_hyperplanes(2, 2, options, 5, seeded(8), at::kCPU);
-  EXPECT_TRUE(clustered_assign(q, options, planes).equal(identity));
+  EXPECT_TRUE(clustered_assign(q, options, clustered_draw(2, 2, options, 5, seeded(8), at::kCPU)).equal(identity));
   auto out = attend(options, q, k, v, {.scale = 0.6, .generator = seeded(8)});
   EXPECT_LT((out - dense).abs().max().item<float>(), 1e-5);
 }
@@ -138,7 +165,7 @@ TEST(ClusteredAttention, ApproximatesDenseOnStructuredInputs) {
 TEST(ClusteredAttention, Bf16StaysWithinToleranceOfFp32) {
   auto q = randn({1, 2, 64, 8}, 15), k = randn({1, 2, 16, 8}, 16), v = randn({1, 2, 16, 8}, 17);
   ClusteredOptions options{.clusters = 8};
-  auto assignment = clustered_assign(q, options, clustered_draw_hyperplanes(1, 2, options, 8, seeded(1), at::kCPU));
+  auto assignment = clustered_assign(q, options, clustered_draw(1, 2, options, 8, seeded(1), at::kCPU));
   auto fp32 = clustered_attention_reference(q, k, v, 8, 0.35, assignment);
   auto bf16 = clustered_attention_reference(q.to(at::kBFloat16), k.to(at::kBFloat16), v.to(at::kBFloat16), 8, 0.35,
                                             assignment);
@@ -146,18 +173,18 @@ TEST(ClusteredAttention, Bf16StaysWithinToleranceOfFp32) {
   EXPECT_LT(relative_error(bf16, fp32), 2e-2);
 }
 
-TEST(ClusteredAttention, RejectsBadOptionsAndKernelBackendOnCpu) {
+TEST(ClusteredAttention, RejectsBadOptionsAndAssignments) {
   auto q = randn({1, 1, 8, 4}, 18), k = randn({1, 1, 8, 4}, 19), v = randn({1, 1, 8, 4}, 20);
   EXPECT_THROW(attend(ClusteredOptions{.clusters = 9}, q, k, v), std::invalid_argument);
   EXPECT_THROW(attend(ClusteredOptions{.clusters = 2, .bits = 64}, q, k, v), std::invalid_argument);
-  try {
-    clustered_attention(q, k, v, ClusteredOptions{.clusters = 2}, {.backend = Backend::Kernel});
-    FAIL() << "backend=kernel on CPU tensors must throw";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("backend=reference"), std::string::npos) << e.what();
-  }
   EXPECT_THROW(clustered_attention_reference(q, k, v, 2, 1.0, at::zeros({1, 1, 7}, at::kLong)),
                std::invalid_argument);
+  try {
+    clustered_assign(q, ClusteredOptions{.clusters = 2}, {clustered_draw_hyperplanes(1, 1, {}, 4, seeded(1), at::kCPU)});
+    FAIL() << "draws without the k-means bits accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("from clustered_draw"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -98,15 +98,16 @@ TEST(CombinerAxialAttention, Bf16StaysWithinToleranceOfFp32) {
   EXPECT_LT(relative_error(bf16, fp32), 2e-2);
 }
 
-TEST(CombinerAxialAttention, RejectsGridsThatDoNotHoldTheTokensAndKernelBackend) {
+TEST(CombinerAxialAttention, RejectsGridsThatDoNotHoldTheTokensAndFusedBackends) {
   auto q = randn({1, 1, 12, 4}, 29), k = randn({1, 1, 12, 4}, 30), v = randn({1, 1, 12, 4}, 31);
   EXPECT_THROW(attend(CombinerAxialOptions{}, q, k, v), std::invalid_argument);  // 12 is not a square
   EXPECT_THROW(attend(CombinerAxialOptions{}, q, k, v, {.query_grid = {3, 5}, .key_grid = {3, 4}}),
                std::invalid_argument);
   EXPECT_NO_THROW(attend(CombinerAxialOptions{}, q, k, v, {.query_grid = {3, 4}, .key_grid = {2, 6}}));
-  EXPECT_THROW(attend(CombinerAxialOptions{}, q, k, v,
-                      {.backend = Backend::Kernel, .query_grid = {3, 4}, .key_grid = {3, 4}}),
-               std::invalid_argument);
+  for (auto backend : {Backend::Fused, Backend::FusedMath}) {
+    EXPECT_THROW(attend(CombinerAxialOptions{}, q, k, v, {.backend = backend, .query_grid = {3, 4}, .key_grid = {3, 4}}),
+                 std::invalid_argument);
+  }
 }
 
 }  // namespace

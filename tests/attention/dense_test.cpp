@@ -58,17 +58,31 @@ TEST(DenseAttention, GradientsMatchFiniteDifferencesThroughNaiveAndDispatch) {
   EXPECT_LT(testing::max_gradient_error(dispatched, q, k, v), 1e-7);
 }
 
-TEST(DenseAttention, LongInputsGoChunkedAndStayExactWithGradients) {
-  // B*H*M = 4096 fp32 logits per query row; 64 MiB holds 4096 rows, so 4500 queries are chunked.
+TEST(DenseAttention, LongInputsStayExactWithGradientsOnSdpaAndChunkedPaths) {
+  // B*H*M = 4096 fp32 logits per query row; 64 MiB holds 4096 rows, so the reference chunks 4500
+  // queries; auto runs SDPA's CPU flash kernel (here v zero-padded to the width of q and k).
   auto q = randn({1, 1, 4500, 4}, 19), k = randn({1, 1, 4096, 4}, 20), v = randn({1, 1, 4096, 2}, 21);
-  auto qa = q.clone().requires_grad_(true), qb = q.clone().requires_grad_(true);
-  auto out = attend(DenseOptions{}, qa, k, v);
-  auto reference = dense_attention_naive(qb, k, v, 0.5);
-  EXPECT_LT(relative_error(out, reference), 1e-6);
-  auto w = randn(out.sizes(), 22);
-  (out * w).sum().backward();
-  (reference * w).sum().backward();
-  EXPECT_LT(relative_error(qa.grad(), qb.grad()), 1e-5);
+  auto qn = q.clone().requires_grad_(true);
+  auto naive = dense_attention_naive(qn, k, v, 0.5);
+  auto w = randn(naive.sizes(), 22);
+  (naive * w).sum().backward();
+  for (auto backend : {Backend::Auto, Backend::Reference}) {
+    auto qa = q.clone().requires_grad_(true);
+    auto out = attend(DenseOptions{}, qa, k, v, {.backend = backend});
+    EXPECT_LT(relative_error(out, naive), 1e-5) << backend_name(backend);
+    (out * w).sum().backward();
+    EXPECT_LT(relative_error(qa.grad(), qn.grad()), 1e-4) << backend_name(backend);
+  }
+}
+
+TEST(DenseAttention, RunsOnSdpaFlashOnTheCpuForEveryFloatType) {
+  auto q = randn({1, 2, 9, 16}, 23), k = randn({1, 2, 6, 16}, 24), v = randn({1, 2, 6, 64}, 25);
+  for (auto type : {at::kFloat, at::kDouble, at::kBFloat16, at::kHalf}) {
+    EXPECT_EQ(dense_backend(q.to(type), k.to(type), v.to(type)), "flash (padded to 64)") << c10::toString(type);
+  }
+  EXPECT_EQ(dense_backend(q, k, randn({1, 2, 6, 16}, 26)), "flash");
+  auto fused = attend(DenseOptions{}, q, k, v, {.backend = Backend::Fused});
+  EXPECT_LT(relative_error(fused, dense_attention_naive(q, k, v, 0.25)), 1e-6);
 }
 
 TEST(DenseAttention, ChunkMustBePositive) {

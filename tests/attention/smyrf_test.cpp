@@ -164,11 +164,5 @@ TEST(SmyrfAttention, Bf16StaysWithinToleranceOfFp32) {
   EXPECT_LT(relative_error(bf16, fp32), 3e-2);
 }
 
-TEST(SmyrfAttention, ReferenceBackendIsForcedAndKernelBackendRefusesCpuTensors) {
-  auto q = randn({1, 1, 16, 4}, 19), k = randn({1, 1, 16, 4}, 20), v = randn({1, 1, 16, 4}, 21);
-  EXPECT_NO_THROW(attend(smyrf(1, 4, 4), q, k, v, {.backend = Backend::Reference}));
-  EXPECT_THROW(attend(smyrf(1, 4, 4), q, k, v, {.backend = Backend::Kernel}), std::invalid_argument);
-}
-
 }  // namespace
 }  // namespace longgan::attention

@@ -1,0 +1,185 @@
+// smyrf on a fused attention kernel (see smyrf_attention_fused in smyrf.h).
+#include <torch/autograd.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "attention/gathered_attention.h"
+#include "attention/smyrf.h"
+
+namespace longgan::attention {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Clusters of one round that share a shape, as one batch: `clusters` consecutive clusters of
+// q_size sorted queries from q_begin and k_size sorted keys from k_begin.
+struct ClusterBatch {
+  int64_t clusters, q_begin, q_size, k_begin, k_size;
+};
+
+// The full clusters in one batch and, when N or M does not divide, the last cluster in another:
+// it holds the remaining N - (C-1)*q_cluster queries and M - (C-1)*k_cluster keys (>= 1 each,
+// since both lengths give C clusters), which is the reference's padded cluster without its padding.
+std::vector<ClusterBatch> cluster_batches(int64_t n, int64_t m, int64_t q_cluster, int64_t k_cluster) {
+  const int64_t clusters = (n + q_cluster - 1) / q_cluster;
+  if (n == clusters * q_cluster && m == clusters * k_cluster) return {{clusters, 0, q_cluster, 0, k_cluster}};
+  std::vector<ClusterBatch> batches;
+  const int64_t full = clusters - 1;
+  if (full > 0) batches.push_back({full, 0, q_cluster, 0, k_cluster});
+  batches.push_back({1, full * q_cluster, n - full * q_cluster, full * k_cluster, m - full * k_cluster});
+  return batches;
+}
+
+// One kernel call: problems of query rows [P, q_size] and key rows [P, k_size] of the tables.
+struct KernelCall {
+  at::Tensor q_rows, k_rows;
+};
+
+// Query rows gathered per kernel call: bounds the gathered copies and the kernel's temporaries
+// (the peak memory of a call) on the CPU; on CUDA large enough that the BigGAN shapes take one
+// call per batch (B=8 x 65,536 queries = 2^19 rows), for parallelism.
+int64_t max_query_rows_per_call(const at::Tensor& q) { return q.is_cuda() ? int64_t{1} << 21 : int64_t{8192}; }
+
+// The kernel calls of round r, in a fixed order (the backward replays it): every batch of
+// `batches`, its problems (all (b, h) x its clusters) in chunks of at most `max_rows` query rows.
+// q_rows [BH, N] and k_rows [BH, M] hold the round's table rows in hash order.
+std::vector<KernelCall> round_calls(const at::Tensor& q_rows, const at::Tensor& k_rows,
+                                    const std::vector<ClusterBatch>& batches, int64_t max_rows) {
+  std::vector<KernelCall> calls;
+  for (const auto& b : batches) {
+    auto qr = q_rows.narrow(1, b.q_begin, b.clusters * b.q_size).reshape({-1, b.q_size});
+    auto kr = k_rows.narrow(1, b.k_begin, b.clusters * b.k_size).reshape({-1, b.k_size});
+    const int64_t per_call = std::max<int64_t>(1, max_rows / b.q_size);
+    for (int64_t start = 0; start < qr.size(0); start += per_call) {
+      const int64_t count = std::min(per_call, qr.size(0) - start);
+      calls.push_back({qr.narrow(0, start, count), kr.narrow(0, start, count)});
+    }
+  }
+  return calls;
+}
+
+// What the backward keeps of one kernel call.
+constexpr int kSavedPerCall = 4;  // lse, kernel_lse, philox_seed, philox_offset
+constexpr int kSavedFixed = 7;    // q, k, v, query rows, key rows, out, merged lse
+
+class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> {
+ public:
+  // q_rows [R, BH, N] and k_rows [R, BH, M]: table rows of each round's hash order.
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const at::Tensor& q_rows, const at::Tensor& k_rows, int64_t q_cluster,
+                            int64_t k_cluster, double scale, int64_t kernel_id) {
+    const auto kernel = static_cast<kernels::FusedKernel>(kernel_id);
+    const int64_t n = q.size(2), m = k.size(2), dv = v.size(3), rows = q_rows.size(1) * n;
+    const auto type = compute_dtype(q);
+    auto q_table = row_table(q), k_table = row_table(k), v_table = row_table(v);
+    const auto batches = cluster_batches(n, m, q_cluster, k_cluster);
+
+    // The merged output in the accumulate type: the output itself where that is the inputs' dtype.
+    auto merged = at::empty({q.size(0), q.size(1), n, dv}, q.options().dtype(type));
+    auto merged_table = merged.view({rows, dv});
+    auto merged_lse = at::empty({rows}, q.options().dtype(type));
+    std::vector<at::Tensor> saved = {q, k, v, q_rows, k_rows};
+    std::vector<at::Tensor> per_call;
+    for (int64_t r = 0; r < q_rows.size(0); ++r) {
+      for (const auto& call : round_calls(q_rows[r], k_rows[r], batches, max_query_rows_per_call(q))) {
+        auto f = kernels::fused_attention_forward(gather_problems(q_table, call.q_rows),
+                                                  gather_problems(k_table, call.k_rows),
+                                                  gather_problems(v_table, call.k_rows), scale, kernel);
+        auto index = call.q_rows.reshape(-1);
+        auto out_c = f.out.reshape({-1, dv}).to(type);
+        auto lse_c = f.lse.reshape(-1).to(type);
+        if (r == 0) {
+          merged_table.index_copy_(0, index, out_c);
+          merged_lse.index_copy_(0, index, lse_c);
+        } else {
+          // Online merge of these queries' rows: sum_{s<=r} exp(lse_s - total) out_s.
+          auto lse_so_far = merged_lse.index_select(0, index);
+          auto total = at::logaddexp(lse_so_far, lse_c);
+          auto rows_c = merged_table.index_select(0, index).mul_(at::exp(lse_so_far - total).unsqueeze(-1));
+          rows_c.addcmul_(out_c, at::exp(lse_c - total).unsqueeze(-1));
+          merged_table.index_copy_(0, index, rows_c);
+          merged_lse.index_copy_(0, index, total);
+        }
+        per_call.insert(per_call.end(), {f.lse, f.kernel_lse, f.philox_seed, f.philox_offset});
+      }
+    }
+    auto out = merged.scalar_type() == q.scalar_type() ? merged : merged.to(q.scalar_type());
+    saved.push_back(out);
+    saved.push_back(merged_lse);
+    saved.insert(saved.end(), per_call.begin(), per_call.end());
+    ctx->save_for_backward(saved);
+    ctx->saved_data["q_cluster"] = q_cluster;
+    ctx->saved_data["k_cluster"] = k_cluster;
+    ctx->saved_data["scale"] = scale;
+    ctx->saved_data["kernel"] = kernel_id;
+    return out;
+  }
+
+  // out = sum_r w_r O_r with w_r = exp(lse_r - merged_lse). For round r's logits S_r (probabilities P_r):
+  // dL/dO_r = w_r dO and dL/dlse_r = w_r (dO.O_r - dO.out), so
+  //   dS_r = P_r * (w_r dO v^T - w_r dO.O_r) + P_r * dL/dlse_r = P_r * (w_r dO v^T - w_r dO.out):
+  // the kernel's backward with grad_out = w_r dO and out in place of O_r.
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &q = saved[0], &k = saved[1], &v = saved[2], &q_rows = saved[3], &k_rows = saved[4];
+    const auto &out = saved[5], &merged_lse = saved[6];
+    const int64_t q_cluster = ctx->saved_data["q_cluster"].toInt(), k_cluster = ctx->saved_data["k_cluster"].toInt();
+    const double scale = ctx->saved_data["scale"].toDouble();
+    const auto kernel = static_cast<kernels::FusedKernel>(ctx->saved_data["kernel"].toInt());
+    variable_list result(9);
+    if (!grads[0].defined()) return result;
+
+    const int64_t n = q.size(2), m = k.size(2), dqk = q.size(3), dv = v.size(3);
+    const auto type = compute_dtype(q);
+    auto q_table = row_table(q), k_table = row_table(k), v_table = row_table(v);
+    auto out_table = row_table(out), grad_table = row_table(grads[0].contiguous());
+    auto lse_table = merged_lse.unsqueeze(-1);
+    auto dq = at::zeros({q_table.size(0), dqk}, q.options().dtype(type));
+    auto dk = at::zeros({k_table.size(0), dqk}, k.options().dtype(type));
+    auto dvv = at::zeros({v_table.size(0), dv}, v.options().dtype(type));
+    const auto batches = cluster_batches(n, m, q_cluster, k_cluster);
+    size_t call_index = 0;
+    for (int64_t r = 0; r < q_rows.size(0); ++r) {
+      for (const auto& call : round_calls(q_rows[r], k_rows[r], batches, max_query_rows_per_call(q))) {
+        const size_t base = kSavedFixed + kSavedPerCall * call_index++;
+        kernels::FusedForward f;
+        f.lse = saved[base];
+        f.kernel_lse = saved[base + 1];
+        f.philox_seed = saved[base + 2];
+        f.philox_offset = saved[base + 3];
+        f.kernel = kernel;
+        auto weights = at::exp(f.lse.to(type) - gather_problems(lse_table, call.q_rows).squeeze(-1));
+        // In the inputs' dtype: the kernel takes grad_out in it (bf16 rounds the weights first).
+        auto grad_out = gather_problems(grad_table, call.q_rows).mul_(weights.to(q.scalar_type()).unsqueeze(-1));
+        auto g = kernels::fused_attention_backward(
+            grad_out, gather_problems(q_table, call.q_rows), gather_problems(k_table, call.k_rows),
+            gather_problems(v_table, call.k_rows), gather_problems(out_table, call.q_rows), f, scale);
+        dq.index_add_(0, call.q_rows.reshape(-1), g.dq.reshape({-1, dqk}).to(type));
+        dk.index_add_(0, call.k_rows.reshape(-1), g.dk.reshape({-1, dqk}).to(type));
+        dvv.index_add_(0, call.k_rows.reshape(-1), g.dv.reshape({-1, dv}).to(type));
+      }
+    }
+    result[0] = dq.to(q.scalar_type()).view(q.sizes());
+    result[1] = dk.to(k.scalar_type()).view(k.sizes());
+    result[2] = dvv.to(v.scalar_type()).view(v.sizes());
+    return result;
+  }
+};
+
+}  // namespace
+
+at::Tensor smyrf_attention_fused(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                 const SmyrfOptions& options, double scale, const SmyrfOrders& orders,
+                                 kernels::FusedKernel kernel) {
+  options.validate_lengths(q.size(2), k.size(2));
+  // [B, H, R, L] positions -> [R, B*H, L] table rows.
+  auto rows = [](const at::Tensor& order, int64_t length) {
+    return table_rows(order, length).permute({2, 0, 1, 3}).reshape({order.size(2), -1, order.size(3)});
+  };
+  return SmyrfFusedFunction::apply(q, k, v, rows(orders.queries, q.size(2)), rows(orders.keys, k.size(2)),
+                                   options.q_cluster, options.k_cluster, scale, static_cast<int64_t>(kernel));
+}
+
+}  // namespace longgan::attention
