@@ -28,10 +28,14 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         HelpCase{"train",
                  {"--data", "--out", "--config", "--steps", "--seed", "--resolution", "--ch", "--g-attn", "--d-attn",
-                  "--attention", "--resume", "--device", "--batch", "--sample-every", "--checkpoint-every", "--keep"}},
+                  "--attention", "--resume", "--device", "--batch", "--sample-every", "--checkpoint-every", "--keep",
+                  "--eval-every", "--eval-n", "--inception"}},
         HelpCase{"sample",
                  {"--checkpoint", "--out", "--n N", "--seed", "--truncation", "--attention", "--grid", "--interp",
                   "--compare-attention"}},
+        HelpCase{"metrics",
+                 {"--real", "--fake", "--checkpoint", "--n N", "--seed", "--truncation", "--attention",
+                  "--compare-attention", "--json", "--inception", "--kid-subsets", "--device"}},
         HelpCase{"info", {"checkpoint"}}),
     [](const auto& info) { return info.param.command; });
 
@@ -48,6 +52,7 @@ TEST(CliUsage, ErrorsExitTwoWithAMessage) {
       {{"train", "--bogus"}, "bogus"},
       {{"sample", "--out", "x.png"}, "--checkpoint"},
       {{"info"}, "checkpoint"},
+      {{"metrics", "--real", "x"}, "--fake"},
       {{"info", "a", "b"}, "b"},
   };
   for (const auto& c : cases) {

@@ -102,6 +102,24 @@ TEST(Frechet, SymmetricAndGrowsWithShift) {
   EXPECT_THROW(frechet_distance(feature_stats(a), feature_stats(random_features(10, 8, 6))), std::invalid_argument);
 }
 
+TEST(Frechet, GrowsAsOneSetLosesVariety) {
+  // Blurring images pulls their features together: the same set shrunk towards its mean.
+  const at::Tensor a = random_features(300, 16, 16).abs(), b = random_features(300, 16, 17).abs();
+  const at::Tensor centre = b.mean(0);
+  const FeatureStats sa = feature_stats(a);
+  auto shrunk = [&](double spread) { return centre + (b - centre) * spread; };
+  double previous = -1;
+  for (double spread : {1.0, 0.7, 0.4, 0.1}) {
+    const double distance = frechet_distance(sa, feature_stats(shrunk(spread)));
+    EXPECT_GT(distance, previous) << "spread " << spread;
+    previous = distance;
+  }
+  const KidOptions options{10, 100, 0};
+  const KidResult same = kernel_inception_distance(a, shrunk(1.0), options);
+  const KidResult narrow = kernel_inception_distance(a, shrunk(0.1), options);
+  EXPECT_GT(narrow.mean, same.mean + 3 * (narrow.std + same.std));
+}
+
 // The unbiased MMD^2 of two whole sets with k(x, y) = (x.y / d + 1)^3, by explicit loops.
 double mmd_by_loops(const at::Tensor& x, const at::Tensor& y) {
   const int64_t n = x.size(0), d = x.size(1);
