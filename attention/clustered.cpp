@@ -190,11 +190,10 @@ at::Tensor clustered_assign(const at::Tensor& q, const ClusteredOptions& options
   auto query_signs = query_bits * 2 - 1;                                         // {-1, +1}
   auto centroid_bits = query_bits.index_select(2, initial_centroid_indices(q.size(2), clusters, q));
 
-  const auto bits = static_cast<double>(options.bits);
   auto assign = [&] {
+    // agreement = bits - 2 * distance: the largest agreement is the smallest distance.
     auto agreement = at::matmul(query_signs, (centroid_bits * 2 - 1).transpose(-1, -2));  // [B, H, N, C]
-    auto distance = (bits - agreement) * 0.5;
-    return distance.argmin(-1);  // first minimum: ties go to the lowest centroid index
+    return agreement.argmax(-1);  // first maximum: ties go to the lowest centroid index
   };
   for (int64_t step = 0; step < options.iterations; ++step) {
     auto assignment = assign();

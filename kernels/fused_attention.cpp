@@ -36,6 +36,12 @@ void check_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v)
   }
 }
 
+// Gradients of zero-padded inputs, cut back to the widths of q, k and v.
+FusedGradients unpadded(const at::Tensor& dq, const at::Tensor& dk, const at::Tensor& dv, const at::Tensor& q,
+                        const at::Tensor& k, const at::Tensor& v) {
+  return {dq.narrow(-1, 0, q.size(3)), dk.narrow(-1, 0, k.size(3)), dv.narrow(-1, 0, v.size(3))};
+}
+
 // --- CPU flash: one head width for q, k and v; zero columns change no logit and no output column
 // that is kept.
 FusedForward cpu_flash_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
@@ -57,7 +63,7 @@ FusedGradients cpu_flash_backward(const at::Tensor& grad_out, const at::Tensor& 
   auto [dq, dk, dv] = at::_scaled_dot_product_flash_attention_for_cpu_backward(
       pad_width(grad_out, width), pad_width(q, width), pad_width(k, width), pad_width(v, width), pad_width(out, width),
       forward.kernel_lse, 0.0, false, std::nullopt, scale);
-  return {dq.narrow(-1, 0, q.size(3)), dk.narrow(-1, 0, k.size(3)), dv.narrow(-1, 0, v.size(3))};
+  return unpadded(dq, dk, dv, q, k, v);
 }
 
 // --- CUDA memory-efficient: head widths padded to 8 elements for the aligned kernels.
@@ -86,7 +92,7 @@ FusedGradients cuda_efficient_backward(const at::Tensor& grad_out, const at::Ten
       pad_width(grad_out, dv).contiguous(), pad_width(q, dqk).contiguous(), pad_width(k, dqk).contiguous(),
       pad_width(v, dv).contiguous(), at::Tensor(), pad_width(out, dv).contiguous(), forward.kernel_lse,
       forward.philox_seed, forward.philox_offset, 0.0, {true, true, true, false}, false, scale);
-  return {dq.narrow(-1, 0, q.size(3)), dk.narrow(-1, 0, k.size(3)), dvv.narrow(-1, 0, v.size(3))};
+  return unpadded(dq, dk, dvv, q, k, v);
 }
 
 // --- Math: the same two functions in ATen ops, statistics in the accumulate type.

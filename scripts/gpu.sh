@@ -26,7 +26,7 @@ build() {
     || { tail -40 "$OUT/configure.log"; return 1; }
   grep -E "^-- LongGAN:" "$OUT/configure.log"
   local start=$SECONDS
-  ninja -C "$BUILD_DIR" -j16 longgan longgan_kernels_tests longgan_attention_tests >"$OUT/build.log" 2>&1 \
+  ninja -C "$BUILD_DIR" -j "${LONGGAN_JOBS:-16}" longgan longgan_kernels_tests longgan_attention_tests >"$OUT/build.log" 2>&1 \
     || { grep -B2 -A12 -m5 "error" "$OUT/build.log" | head -120; return 1; }
   echo "build: $((SECONDS - start)) s"
 }
