@@ -5,6 +5,8 @@
 // signal, after writing a checkpoint of the last completed step.
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -22,6 +24,7 @@
 #include "checkpoints/atomic_file.h"
 #include "checkpoints/checkpoint.h"
 #include "checkpoints/rng_state.h"
+#include "checkpoints/run_lock.h"
 
 namespace longgan::app {
 namespace {
@@ -83,6 +86,53 @@ std::string describe(const std::map<std::string, double>& losses) {
   return text.str();
 }
 
+// Removes temporaries left by dead processes (kill, full disk) in the run directory, saying so.
+void remove_leftovers(const fs::path& out) {
+  for (const fs::path& dir : {out, out / "samples", out / "best"}) {
+    for (const auto& path : checkpoints::remove_stale_temporaries(dir, /*include_own=*/false)) {
+      std::cerr << "removed leftover temporary '" << path.string() << "' (its writer process no longer exists)"
+                << std::endl;
+    }
+  }
+}
+
+// The resumed checkpoint, read and verified; a damaged one is named with the previous intact step.
+checkpoints::Checkpoint read_resume_checkpoint(const fs::path& out, const fs::path& dir) {
+  try {
+    return checkpoints::read_checkpoint(dir);
+  } catch (const std::runtime_error& e) {
+    int64_t step = 0;
+    try {
+      step = checkpoints::read_manifest(dir).value("step", int64_t{0});
+    } catch (const std::exception&) {
+      for (const auto& [s, d] : checkpoints::list_checkpoints(out)) step = std::max(step, s + 1);
+    }
+    std::string message = std::string("cannot resume: ") + e.what();
+    if (auto intact = checkpoints::newest_intact_checkpoint(out, step)) {
+      message += "\nthe previous intact checkpoint is '" + intact->string() + "'; to resume from it, move the damaged one aside " +
+                 "and point 'latest' at it:\n  mv " + dir.string() + " " + (out / ("damaged-" + dir.filename().string())).string() +
+                 " && echo " + intact->filename().string() + " > " + (out / "latest").string();
+    } else {
+      message += "\nno earlier intact checkpoint exists in '" + out.string() + "'";
+    }
+    throw std::runtime_error(message);
+  }
+}
+
+// Test hook: env LONGGAN_TEST_INF_IN_STATE_AT_STEP=N puts inf into Adam's state from step N on,
+// as a huge learning rate does, to exercise the non-finite state check.
+void inject_inf_for_tests(checkpoints::TensorMap& state, int64_t step) {
+  const char* at_step = std::getenv("LONGGAN_TEST_INF_IN_STATE_AT_STEP");
+  if (at_step == nullptr || *at_step == '\0' || step < std::atoll(at_step)) return;
+  for (auto& [name, tensor] : state) {
+    if (name.find("exp_avg_sq") != std::string::npos && tensor.is_floating_point()) {
+      tensor = tensor.clone();
+      tensor.view(-1)[0] = std::numeric_limits<float>::infinity();
+      return;
+    }
+  }
+}
+
 }  // namespace
 
 int run_train(int argc, char** argv) {
@@ -94,7 +144,8 @@ int run_train(int argc, char** argv) {
   options.add_options()("data", "Packed dataset from 'longgan prepare'", cxxopts::value<std::string>())(
       "out", "Run directory", cxxopts::value<std::string>())(
       "config", "JSON file with sections run, model, train (as DIR/config.json); flags override it",
-      cxxopts::value<std::string>())("resume", "Continue from the latest checkpoint in --out");
+      cxxopts::value<std::string>())("resume", "Continue from the latest checkpoint in --out")(
+      "allow-data-change", "With --resume: continue on a dataset whose fingerprint differs from the checkpoint's");
   add_config_flags(options, "Run", run_flags());
   add_config_flags(options, "Model", model_flags());
   add_config_flags(options, "Training", train_flags());
@@ -102,6 +153,13 @@ int run_train(int argc, char** argv) {
   if (!parsed) return 0;
   const auto& args = *parsed;
   const fs::path out = required<std::string>(args, "out");
+  // One trainer per run directory (kernel-released flock). Taken first when the directory exists,
+  // else once everything is validated, just before the first write.
+  std::optional<checkpoints::RunLock> lock;
+  if (fs::is_directory(out)) {
+    lock.emplace(out);
+    remove_leftovers(out);
+  }
 
   // Effective config: defaults <- resumed checkpoint's config <- --config file <- flags.
   nlohmann::json config = default_session_config();
@@ -129,17 +187,35 @@ int run_train(int argc, char** argv) {
   TrainSession session(config);  // validates model/train config, opens the data
   config["model"] = session.model_json();
   config["train"] = session.train_json();
+  checkpoints::RetentionPolicy retention{.keep_last = run["keep"].get<int>(), .keep_every = run["keep_every"].get<int64_t>()};
+  retention.validate();
+
+  // Everything is validated (including the resumed state against the model) before anything is written.
+  int64_t step = 0;
+  if (resume_from) {
+    auto checkpoint = read_resume_checkpoint(out, *resume_from);
+    step = checkpoint.step;
+    const auto recorded = checkpoint.manifest.value("data", nlohmann::json::object());
+    const auto current = session.data_fingerprint();
+    if (recorded.contains("fingerprint") && recorded["fingerprint"] != current["fingerprint"] &&
+        !args.count("allow-data-change")) {
+      throw UsageError("the data differs from the checkpoint's: '" + (*resume_from / "manifest.json").string() +
+                       "' was trained on '" + recorded.value("file", std::string("?")) + "' (fingerprint " +
+                       recorded["fingerprint"].dump() + "), --data is '" + current["file"].get<std::string>() +
+                       "' (fingerprint " + current["fingerprint"].dump() +
+                       "); pass the original file, or --allow-data-change to continue on this one");
+    }
+    session.load_state(join_state(checkpoint.files));  // throws listing mismatching names/shapes
+  }
+  if (!lock) {
+    lock.emplace(out);
+    remove_leftovers(out);
+  }
   if (!resume_from) std::cout << session.model_summary() << std::endl;
   fs::create_directories(out / "samples");
   checkpoints::write_file_atomic(out / "config.json", config.dump(2) + "\n");
-  checkpoints::CheckpointWriter writer(
-      out, checkpoints::RetentionPolicy{.keep_last = run["keep"].get<int>(), .keep_every = run["keep_every"].get<int64_t>()});
-
-  int64_t step = 0;
+  checkpoints::CheckpointWriter writer(out, retention);
   if (resume_from) {
-    auto checkpoint = checkpoints::read_checkpoint(*resume_from);
-    step = checkpoint.step;
-    session.load_state(join_state(checkpoint.files));  // throws listing mismatching names/shapes
     std::cout << "resuming from " << resume_from->string() << " (step " << step << ")" << std::endl;
   } else if (args.count("resume")) {
     std::cout << "no checkpoint in '" << out.string() << "' yet: starting a new run" << std::endl;
@@ -156,7 +232,16 @@ int run_train(int argc, char** argv) {
                           {"metrics", metrics}};
   };
   auto save = [&](const nlohmann::json& metrics) {
-    last_good = writer.write(step, manifest_of(metrics), split_state(session.state()));
+    auto state = session.state();
+    inject_inf_for_tests(state, step);
+    try {
+      last_good = writer.write(step, manifest_of(metrics), split_state(state));
+    } catch (const checkpoints::NonFiniteStateError& e) {
+      throw std::runtime_error("non-finite training state at step " + std::to_string(step) + ": " + e.what() +
+                               "; it was not checkpointed. Last good checkpoint: " +
+                               (last_good ? last_good->string() : std::string("none")) +
+                               ". Lower the learning rates or resume from that checkpoint with another --seed.");
+    }
   };
   TrainEvaluator evaluator(run, out, session);  // with --eval-every: the network and the data's features
   EventWriter events(out / "tensorboard");
