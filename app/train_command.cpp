@@ -231,16 +231,19 @@ int run_train(int argc, char** argv) {
                           {"data", session.data_fingerprint()},
                           {"metrics", metrics}};
   };
+  auto non_finite_stop = [&](const checkpoints::NonFiniteStateError& e) {
+    return std::runtime_error("non-finite training state at step " + std::to_string(step) + ": " + e.what() +
+                              "; it was not checkpointed. Last good checkpoint: " +
+                              (last_good ? last_good->string() : std::string("none")) +
+                              ". Lower the learning rates or resume from that checkpoint with another --seed.");
+  };
   auto save = [&](const nlohmann::json& metrics) {
     auto state = session.state();
     inject_inf_for_tests(state, step);
     try {
       last_good = writer.write(step, manifest_of(metrics), split_state(state));
     } catch (const checkpoints::NonFiniteStateError& e) {
-      throw std::runtime_error("non-finite training state at step " + std::to_string(step) + ": " + e.what() +
-                               "; it was not checkpointed. Last good checkpoint: " +
-                               (last_good ? last_good->string() : std::string("none")) +
-                               ". Lower the learning rates or resume from that checkpoint with another --seed.");
+      throw non_finite_stop(e);
     }
   };
   TrainEvaluator evaluator(run, out, session);  // with --eval-every: the network and the data's features
@@ -295,8 +298,12 @@ int run_train(int argc, char** argv) {
       checkpoints::write_file_atomic(out / "samples" / (checkpoints::step_dir_name(step) + ".png"), png);
       events.add_image(step, "samples", png, grid.size(0), grid.size(1), grid.size(2));
     }
-    if (scores && evaluator.keep_if_best(step, *scores, manifest_of(metrics), split_state(session.state()))) {
-      std::cout << "new best FID " << scores->fid << ": " << (out / "best").string() << std::endl;
+    try {
+      if (scores && evaluator.keep_if_best(step, *scores, manifest_of(metrics), split_state(session.state()))) {
+        std::cout << "new best FID " << scores->fid << ": " << (out / "best").string() << std::endl;
+      }
+    } catch (const checkpoints::NonFiniteStateError& e) {
+      throw non_finite_stop(e);
     }
     saved = false;
     if ((checkpoint_every > 0 && step % checkpoint_every == 0) || step == last_step) {
