@@ -230,7 +230,7 @@ void TrainSession::check_replicas() {
   std::vector<std::string> names;
   std::vector<at::Tensor> pieces;
   for (const auto& [name, tensor] : state) {
-    if (!(name.starts_with("G.") || name.starts_with("G_ema.") || name.starts_with("D."))) continue;
+    if (!(name.starts_with("G.") || name.starts_with("G_ema.") || name.starts_with("D.")) || !tensor.defined()) continue;
     names.push_back(name);
     pieces.push_back(tensor.to(impl_->device, at::kDouble).reshape({-1}));
   }

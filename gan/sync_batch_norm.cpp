@@ -26,7 +26,7 @@ struct SyncBatchNorm : torch::autograd::Function<SyncBatchNorm> {
     at::Tensor y = xhat;
     if (weight.defined()) y = y * weight.to(at::kDouble).view({1, -1, 1, 1});
     if (bias.defined()) y = y + bias.to(at::kDouble).view({1, -1, 1, 1});
-    if (running_mean.defined()) {
+    if (running_mean.numel() > 0) {
       torch::NoGradGuard no_grad;
       running_mean.mul_(1 - momentum).add_(mean.to(running_mean.dtype()), momentum);
       const double unbias = count > 1 ? count / (count - 1) : 1.0;
@@ -59,7 +59,7 @@ struct SyncBatchNorm : torch::autograd::Function<SyncBatchNorm> {
     const at::Tensor mean_gx = (terms.narrow(0, channels, channels) / count).view({1, -1, 1, 1});
     const at::Tensor grad_x = (g - mean_g - xhat * mean_gx) * invstd.view({1, -1, 1, 1});
     at::Tensor grad_w, grad_b;
-    if (weight.defined()) {
+    if (weight.requires_grad()) {
       grad_w = grad_weight.to(weight.scalar_type());
       grad_b = grad_bias.to(weight.scalar_type());
     }
@@ -79,10 +79,11 @@ at::Tensor batch_norm_2d(torch::nn::BatchNorm2dImpl& bn, const at::Tensor& x, Pr
     bn.num_batches_tracked.add_(1);
     if (!o.momentum().has_value()) momentum = 1.0 / bn.num_batches_tracked.item<double>();
   }
-  at::Tensor weight = o.affine() ? bn.weight : at::Tensor();
-  at::Tensor bias = o.affine() ? bn.bias : at::Tensor();
-  at::Tensor running_mean = o.track_running_stats() ? bn.running_mean : at::Tensor();
-  at::Tensor running_var = o.track_running_stats() ? bn.running_var : at::Tensor();
+  // Without affine parameters: constant ones and zeros (autograd functions take defined inputs).
+  at::Tensor weight = o.affine() ? bn.weight : at::ones({x.size(1)}, x.options().dtype(at::kFloat));
+  at::Tensor bias = o.affine() ? bn.bias : at::zeros({x.size(1)}, x.options().dtype(at::kFloat));
+  at::Tensor running_mean = o.track_running_stats() ? bn.running_mean : at::empty({0});
+  at::Tensor running_var = o.track_running_stats() ? bn.running_var : at::empty({0});
   return SyncBatchNorm::apply(x, weight, bias, running_mean, running_var, momentum, o.eps(), group);
 }
 
