@@ -233,8 +233,10 @@ int run_train(int argc, char** argv) {
     bool finite = all_finite(losses);
     stop = stop_signal();
     if (group) {
-      at::Tensor flags = at::tensor({static_cast<double>(stop), finite ? 0.0 : 1.0}, at::kDouble);
-      if (run["device"].get<std::string>() == "cuda") flags = flags.to(torch::Device(torch::kCUDA, group->local_rank()));
+      const torch::Device flags_device = run["device"].get<std::string>() == "cuda"
+                                             ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(group->local_rank()))
+                                             : torch::Device(torch::kCPU);
+      at::Tensor flags = at::tensor({static_cast<double>(stop), finite ? 0.0 : 1.0}, at::kDouble).to(flags_device);
       group->all_reduce_max(flags);
       flags = flags.cpu();
       stop = static_cast<int>(flags[0].item<double>());
@@ -244,6 +246,14 @@ int run_train(int argc, char** argv) {
                                  "; nothing was checkpointed for it. Last good checkpoint: " +
                                  (last_good ? last_good->string() : std::string("none")));
       }
+      // The losses logged are the means over ranks (those of the global batch).
+      std::vector<double> values;
+      for (const auto& [name, value] : losses) values.push_back(value);
+      std::vector<at::Tensor> sums{at::tensor(values, at::kDouble).to(flags_device)};
+      group->all_reduce_sum(sums);
+      const at::Tensor means = sums[0].cpu() / group->size();
+      int64_t i = 0;
+      for (auto& [name, value] : losses) value = means[i++].item<double>();
     }
     if (dist_check_every > 0 && step % dist_check_every == 0) session.check_replicas();
     if (!finite) {

@@ -77,14 +77,18 @@ ProcessGroup::ProcessGroup(const DistEnvironment& env, c10::DeviceType device, s
     options.numWorkers = static_cast<size_t>(env.world_size);
     options.waitWorkers = true;
     options.timeout = timeout;
-    // torchrun's agent already serves a store on MASTER_PORT: join it as a client there.
-    if (std::getenv("TORCHELASTIC_RUN_ID") != nullptr) {
+    // torchrun's agent may already serve the store on MASTER_PORT (it says so in
+    // TORCHELASTIC_USE_AGENT_STORE): every rank joins it as a client then.
+    const std::string agent_store = std::getenv("TORCHELASTIC_USE_AGENT_STORE") ? std::getenv("TORCHELASTIC_USE_AGENT_STORE") : "";
+    if (agent_store == "True" || agent_store == "true" || agent_store == "1") {
       options.isServer = false;
       options.numWorkers = std::nullopt;
       options.waitWorkers = false;
     }
     auto tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
-    impl_->store = c10::make_intrusive<c10d::PrefixStore>("longgan/", tcp);
+    // Keys of a restarted attempt (torchrun --max-restarts) apart from the previous one's.
+    const char* restart = std::getenv("TORCHELASTIC_RESTART_COUNT");
+    impl_->store = c10::make_intrusive<c10d::PrefixStore>(std::string("longgan/") + (restart ? restart : "0") + "/", tcp);
   } catch (const std::exception& e) {
     throw std::runtime_error("distributed: " + where + " could not join the TCPStore at " + env.master_addr + ":" +
                              std::to_string(env.master_port) + " within " +
