@@ -69,6 +69,7 @@ struct ProcessGroup::Impl {
 
 ProcessGroup::ProcessGroup(const DistEnvironment& env, c10::DeviceType device, std::chrono::milliseconds timeout)
     : env_(env), timeout_(timeout), impl_(std::make_unique<Impl>()) {
+  if (device == c10::DeviceType::CUDA) device_ = c10::Device(device, static_cast<c10::DeviceIndex>(env.local_rank));
   const std::string where = "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size);
   try {
     c10d::TCPStoreOptions options;
@@ -123,6 +124,21 @@ ProcessGroup::ProcessGroup(const DistEnvironment& env, c10::DeviceType device, s
 }
 
 ProcessGroup::~ProcessGroup() = default;
+
+bool ProcessGroup::backend_available(c10::DeviceType device) {
+  if (device == c10::DeviceType::CUDA) {
+#ifdef USE_C10D_NCCL
+    return true;
+#else
+    return false;
+#endif
+  }
+#ifdef USE_C10D_GLOO
+  return true;
+#else
+  return false;
+#endif
+}
 
 std::string ProcessGroup::backend_name() const { return impl_->backend->getBackendName(); }
 
@@ -182,7 +198,11 @@ void ProcessGroup::broadcast(std::vector<at::Tensor>& tensors, int root) {
 }
 
 void ProcessGroup::barrier() {
-  run("barrier", [&] { impl_->backend->barrier(c10d::BarrierOptions{})->wait(timeout_); });
+  run("barrier", [&] {
+    c10d::BarrierOptions options;
+    if (device_.is_cuda()) options.device = device_;  // NCCL: this rank's GPU, not a guess
+    impl_->backend->barrier(options)->wait(timeout_);
+  });
 }
 
 void average_gradients(ProcessGroup& group, const std::vector<at::Tensor>& parameters, int64_t bucket_bytes) {

@@ -36,6 +36,10 @@ class ProcessGroup {
   ProcessGroup(const ProcessGroup&) = delete;
   ProcessGroup& operator=(const ProcessGroup&) = delete;
 
+  // Whether this build has the backend of `device` (Gloo: the gloo headers were found at build
+  // time; NCCL: a CUDA build with nccl.h).
+  static bool backend_available(c10::DeviceType device);
+
   int rank() const { return env_.rank; }
   int size() const { return env_.world_size; }
   int local_rank() const { return env_.local_rank; }
@@ -55,6 +59,7 @@ class ProcessGroup {
   void run(const std::string& what, const std::function<void()>& collective);
   DistEnvironment env_;
   std::chrono::milliseconds timeout_;
+  c10::Device device_ = c10::Device(c10::DeviceType::CPU);
   std::unique_ptr<Impl> impl_;
 };
 

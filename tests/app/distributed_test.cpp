@@ -11,6 +11,7 @@
 
 #include "checkpoints/atomic_file.h"
 #include "checkpoints/checkpoint.h"
+#include "gan/process_group.h"
 #include "tests/app/cli_test_util.h"
 
 namespace longgan::app::testing {
@@ -98,6 +99,7 @@ int64_t lines(const fs::path& file) {
 }
 
 TEST(Distributed, TwoRanksMatchOneProcessWithTheGlobalBatch) {
+  if (!gan::ProcessGroup::backend_available(c10::DeviceType::CPU)) GTEST_SKIP() << "built without Gloo (libgloo-dev)";
   dataset();
   const fs::path single = fresh_dir("distributed_single"), two = fresh_dir("distributed_two");
   const fs::path logs = fresh_dir("distributed_two_logs");
@@ -144,6 +146,7 @@ TEST(Distributed, TwoRanksMatchOneProcessWithTheGlobalBatch) {
 }
 
 TEST(Distributed, ResumeOfATwoRankRunIsBitExact) {
+  if (!gan::ProcessGroup::backend_available(c10::DeviceType::CPU)) GTEST_SKIP() << "built without Gloo (libgloo-dev)";
   dataset();
   const fs::path straight = fresh_dir("distributed_straight"), resumed = fresh_dir("distributed_resumed");
   Ranks full = start_ranks(tiny_train(straight, 3, 2), fresh_dir("distributed_straight_logs"));
@@ -181,6 +184,7 @@ bool reached_step(const fs::path& run, int step) {
 }
 
 TEST(Distributed, KilledRankMakesTheOtherFailWithinTheTimeout) {
+  if (!gan::ProcessGroup::backend_available(c10::DeviceType::CPU)) GTEST_SKIP() << "built without Gloo (libgloo-dev)";
   dataset();
   const fs::path run = fresh_dir("distributed_killed");
   Ranks ranks = start_ranks(with(tiny_train(run, 100000, 2), {"--dist-timeout", "15", "--sample-every", "0",
@@ -200,6 +204,7 @@ TEST(Distributed, KilledRankMakesTheOtherFailWithinTheTimeout) {
 }
 
 TEST(Distributed, SigtermOnOneRankStopsAllRanksAtOneCheckpoint) {
+  if (!gan::ProcessGroup::backend_available(c10::DeviceType::CPU)) GTEST_SKIP() << "built without Gloo (libgloo-dev)";
   dataset();
   const fs::path run = fresh_dir("distributed_sigterm");
   Ranks ranks = start_ranks(with(tiny_train(run, 100000, 2), {"--sample-every", "0", "--checkpoint-every", "1000"}),
