@@ -107,11 +107,16 @@ ProcessGroup::ProcessGroup(const DistEnvironment& env, c10::DeviceType device, s
     } else {
 #ifdef USE_C10D_GLOO
       auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-      // All ranks on this host (MASTER_ADDR loopback): the loopback device; otherwise the
-      // address this machine's hostname resolves to.
+      // GLOO_SOCKET_IFNAME (as in PyTorch) names the network interface; otherwise, with all ranks
+      // on this host (MASTER_ADDR loopback), the loopback device, else the address this
+      // machine's hostname resolves to.
       const bool loopback = env.master_addr == "localhost" || env.master_addr.starts_with("127.");
-      options->devices.push_back(loopback ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
-                                          : c10d::ProcessGroupGloo::createDefaultDevice());
+      if (const char* interface = std::getenv("GLOO_SOCKET_IFNAME"); interface != nullptr && *interface != '\0') {
+        options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(interface));
+      } else {
+        options->devices.push_back(loopback ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                                            : c10d::ProcessGroupGloo::createDefaultDevice());
+      }
       impl_->backend = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, env.rank, env.world_size, options);
 #else
       throw std::runtime_error("this build has no Gloo support (the gloo headers were not found: install "
