@@ -126,14 +126,14 @@ TEST(Distributed, TwoRanksMatchOneProcessWithTheGlobalBatch) {
   EXPECT_GT(checked, 4);
   EXPECT_TRUE(torch::equal(a.files.at("loader").at("position"), b.files.at("loader").at("position")));
   EXPECT_TRUE(torch::equal(a.files.at("trainer").at("generator"), b.files.at("trainer").at("generator")));
-  // Rank 0 alone wrote: one metrics line and one sample per step, the checkpoints of steps 2 and 3.
+  // Rank 0 alone wrote (and locked the run directory): one metrics line and one sample per step, the checkpoints of steps 2 and 3.
   EXPECT_EQ(lines(two / "metrics.jsonl"), 3);
   EXPECT_EQ(std::distance(fs::directory_iterator(two / "samples"), fs::directory_iterator()), 1);
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(two)) names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"config.json", "latest", "metrics.jsonl", "samples", "step-000002", "step-000003",
-                                             "tensorboard"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"config.json", "latest", "lock", "metrics.jsonl", "samples", "step-000002",
+                                             "step-000003", "tensorboard"}));
 
   // Without cross-replica batch norm the ranks normalize with the statistics of their half batch.
   const fs::path local = fresh_dir("distributed_local_bn");
