@@ -190,7 +190,16 @@ int run_train(int argc, char** argv) {
   config["run"] = default_run_section();
   std::optional<fs::path> resume_from;
   if (args.count("resume")) {
-    resume_from = checkpoints::latest_checkpoint(out);
+    try {
+      resume_from = checkpoints::latest_checkpoint(out);
+    } catch (const std::runtime_error& e) {  // `latest` names a missing or incomplete step directory
+      std::string message = std::string("cannot resume: ") + e.what();
+      if (auto intact = checkpoints::newest_intact_checkpoint(out, std::numeric_limits<int64_t>::max())) {
+        message += "\nthe newest intact checkpoint is '" + intact->string() + "'; to resume from it: echo " +
+                   intact->filename().string() + " > " + (out / "latest").string();
+      }
+      throw std::runtime_error(message);
+    }
     if (resume_from) overlay_config(config, checkpoints::read_manifest(*resume_from)["config"], resume_from->string());
   } else if (!checkpoints::list_checkpoints(out).empty()) {
     throw UsageError("'" + out.string() + "' already holds checkpoints: pass --resume to continue that run, "

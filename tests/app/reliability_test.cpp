@@ -106,6 +106,13 @@ TEST(RunReliability, DamagedCheckpointIsNamedEverywhere) {
   EXPECT_TRUE(contains(resume.output, file.string())) << resume.output;
   EXPECT_TRUE(contains(resume.output, "previous intact checkpoint is '" + (run / "step-000002").string()))
       << resume.output;
+  // A step directory missing a file (half deleted) is never resumed from; the intact one is offered.
+  fs::remove(run / "step-000004" / "D.pt");
+  auto incomplete = run_longgan(with(tiny_train(run, 6), {"--resume"}));
+  EXPECT_EQ(incomplete.exit_code, 1) << incomplete.output;
+  EXPECT_TRUE(contains(incomplete.output, (run / "step-000004" / "D.pt").string())) << incomplete.output;
+  EXPECT_TRUE(contains(incomplete.output, "newest intact checkpoint is '" + (run / "step-000002").string()))
+      << incomplete.output;
   // Following its advice resumes.
   fs::rename(run / "step-000004", run / "damaged-step-000004");
   checkpoints::write_file_atomic(run / "latest", "step-000002\n");
