@@ -1,5 +1,6 @@
 #include "app/cli.h"
 
+#include <cmath>
 #include <iostream>
 #include <sstream>
 
@@ -16,9 +17,20 @@ std::optional<cxxopts::ParseResult> parse_command_line(cxxopts::Options& options
       return std::nullopt;
     }
     if (!result.unmatched().empty()) throw UsageError("unexpected argument '" + result.unmatched().front() + "'");
+    for (const auto& argument : result.arguments()) {
+      if (argument.key() == "seed" && argument.value().find('-') != std::string::npos) {
+        throw UsageError("--seed must be a non-negative integer, got '" + argument.value() + "'");
+      }
+    }
     return result;
   } catch (const cxxopts::exceptions::exception& e) {
     throw UsageError(e.what());
+  }
+}
+
+void check_truncation(double truncation) {
+  if (std::isnan(truncation) || truncation < 0) {
+    throw UsageError("--truncation must be >= 0 (0: no truncation), got " + std::to_string(truncation));
   }
 }
 

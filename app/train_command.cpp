@@ -126,7 +126,9 @@ int run_train(int argc, char** argv) {
   }
   if (run["eval_n"].get<int64_t>() < 2) throw UsageError("run.eval_n must be >= 2");
 
-  TrainSession session(config);  // validates model/train config, opens the data
+  check_session_config(config);  // bad model/train/seed values are usage errors (exit 2), before any write
+  verify_data_before_training(config, std::cout);  // corrupt data stops the run before anything is written
+  TrainSession session(config);  // opens the data
   config["model"] = session.model_json();
   config["train"] = session.train_json();
   if (!resume_from) std::cout << session.model_summary() << std::endl;
