@@ -61,6 +61,7 @@ TEST(CliUsage, ErrorsExitTwoWithAMessage) {
       {{"train", "--data", "d.lgd", "--out", "/tmp/x", "--seed=-5"}, "--seed must be a non-negative integer"},
       {{"train", "--data", "/tmp", "--out", "/tmp/x"}, "is a directory; a packed dataset file (.lgd) is expected"},
       {{"sample", "--checkpoint", "c", "--out", "x.png", "--seed=-5"}, "--seed must be a non-negative integer"},
+      {{"sample", "--checkpoint", "c", "--out", "x.png", "--seed", "-5"}, "--seed must be a non-negative integer"},
       {{"sample", "--checkpoint", "c", "--out", "x.png", "--truncation", "-1"}, "--truncation must be >= 0"},
   };
   for (const auto& c : cases) {
