@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <string_view>
 
+#include <torch/torch.h>  // the attention headers rely on the precompiled torch header elsewhere
+
 #include "attention/attention.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <string>
 
+#include <torch/torch.h>  // the app headers rely on the precompiled torch header elsewhere
+
 #include "app/cli.h"
 #include "app/run_config.h"
 #include "app/train_session.h"

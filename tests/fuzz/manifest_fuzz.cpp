@@ -6,6 +6,8 @@
 #include <fstream>
 #include <string>
 
+#include <torch/torch.h>  // checkpoint.h relies on the precompiled torch header elsewhere
+
 #include "checkpoints/checkpoint.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
