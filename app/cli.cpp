@@ -1,5 +1,6 @@
 #include "app/cli.h"
 
+#include <cmath>
 #include <iostream>
 #include <sstream>
 
@@ -9,6 +10,17 @@ namespace longgan::app {
 
 std::optional<cxxopts::ParseResult> parse_command_line(cxxopts::Options& options, int argc, char** argv) {
   options.add_options()("h,help", "Show this help");
+  // Before cxxopts, which wraps a negative value of a string-typed --seed (train) or names only the
+  // value for an unsigned one (sample, metrics).
+  for (int i = 1; i < argc; ++i) {
+    const std::string argument = argv[i];
+    std::string value;
+    if (argument.rfind("--seed=", 0) == 0) value = argument.substr(7);
+    if (argument == "--seed" && i + 1 < argc) value = argv[i + 1];
+    if (!value.empty() && value[0] == '-') {
+      throw UsageError("--seed must be a non-negative integer, got '" + value + "'");
+    }
+  }
   try {
     auto result = options.parse(argc, argv);
     if (result.count("help")) {
@@ -19,6 +31,12 @@ std::optional<cxxopts::ParseResult> parse_command_line(cxxopts::Options& options
     return result;
   } catch (const cxxopts::exceptions::exception& e) {
     throw UsageError(e.what());
+  }
+}
+
+void check_truncation(double truncation) {
+  if (std::isnan(truncation) || truncation < 0) {
+    throw UsageError("--truncation must be >= 0 (0: no truncation), got " + std::to_string(truncation));
   }
 }
 

@@ -17,7 +17,8 @@ struct UsageError : std::runtime_error {
 };
 
 // Adds --help to `options`, parses, and returns nothing when --help was asked (help printed).
-// Unknown options, missing values and stray positional arguments become UsageError.
+// Unknown options, missing values and stray positional arguments become UsageError, and so does a
+// negative --seed (cxxopts would wrap it to 2^64 - n).
 std::optional<cxxopts::ParseResult> parse_command_line(cxxopts::Options& options, int argc, char** argv);
 
 // argv with "--n V" / "--n=V" spelled "--count V" / "--count=V" (cxxopts has no one-letter long
@@ -30,6 +31,9 @@ T required(const cxxopts::ParseResult& args, const std::string& name) {
   if (!args.count(name)) throw UsageError("missing required option --" + name);
   return args[name].as<T>();
 }
+
+// --truncation: 0 (no truncation) or a positive threshold; negative or NaN is a UsageError.
+void check_truncation(double truncation);
 
 // An attention spec given as option --<option>, or UsageError naming the option.
 attention::AttentionSpec parse_spec_option(const std::string& option, const std::string& text);

@@ -1,7 +1,10 @@
 // longgan info CHECKPOINT: the manifest, the attention type of each block, parameter counts.
 // longgan info --model [model flags]: the summary of a model without a checkpoint.
+// longgan info DATA.lgd [--verify]: a packed dataset's header; --verify checks every image block.
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
 
 #include "app/checkpoint_io.h"
@@ -9,6 +12,7 @@
 #include "app/run_config.h"
 #include "app/train_session.h"
 #include "checkpoints/checkpoint.h"
+#include "datasets/packed_format.h"
 
 namespace longgan::app {
 namespace {
@@ -54,16 +58,40 @@ int verify_run(const fs::path& path) {
   return 0;
 }
 
+// longgan info DATA.lgd [--verify]: the header of a packed dataset; --verify checks every block.
+int info_data(const std::filesystem::path& path, bool verify) {
+  const auto start = std::chrono::steady_clock::now();
+  datasets::PackedReader reader(path);  // header, size, labels checksum and range
+  const auto& h = reader.header();
+  std::cout << "dataset: " << path.string() << "\n"
+            << "images: " << h.count << " of " << h.height << "x" << h.width << "x" << h.channels << "\n"
+            << "classes: " << h.label_count << "\n"
+            << "fingerprint: " << std::hex << std::setw(16) << std::setfill('0') << h.fingerprint << std::dec
+            << std::setfill(' ') << "\n";
+  if (verify) {
+    reader.verify_all();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::cout << "verified: all " << reader.block_count() << " blocks and the fingerprint (" << std::fixed
+              << std::setprecision(2) << static_cast<double>(std::filesystem::file_size(path)) / 1e6 << " MB in "
+              << seconds << " s)\n";
+  } else {
+    std::cout << "verified: header and labels only (--verify checks every image block)\n";
+  }
+  std::cout << std::flush;
+  return 0;
+}
+
 }  // namespace
 
 int run_info(int argc, char** argv) {
   cxxopts::Options options(argv[0], "Print a checkpoint's manifest, attention types and parameter counts, or with "
-                                    "--model the summary of the model that the model flags describe.");
+                                    "--model the summary of the model that the model flags describe, or the header "
+                                    "of a dataset file (DATA.lgd; --verify checks every image block).");
   options.add_options()("checkpoint", "Run directory (resolved through 'latest') or step-NNNNNN directory",
                         cxxopts::value<std::string>())(
       "model", "Print the model summary (blocks, shapes, parameters, attention tokens) of the model flags instead")(
-      "verify", "Check every checkpoint of the run (or the one step directory) against its recorded checksums; "
-                "exit 1 naming each damaged file");
+      "verify", "With a run or step directory: check every checkpoint against its recorded checksums (exit 1 "
+                "naming each damaged file); with a dataset file (DATA.lgd): check every image block");
   add_config_flags(options, "Model (with --model)", model_flags());
   options.parse_positional({"checkpoint"});
   options.positional_help("CHECKPOINT");
@@ -76,8 +104,12 @@ int run_info(int argc, char** argv) {
     std::cout << describe_model(config["model"]) << std::flush;
     return 0;
   }
-  if (args->count("verify")) return verify_run(required<std::string>(*args, "checkpoint"));
-  auto dir = checkpoints::resolve_checkpoint(required<std::string>(*args, "checkpoint"));
+  const std::string target = required<std::string>(*args, "checkpoint");
+  if (std::filesystem::is_regular_file(target) && std::filesystem::path(target).extension() == ".lgd") {
+    return info_data(target, args->count("verify") > 0);
+  }
+  if (args->count("verify")) return verify_run(target);
+  auto dir = checkpoints::resolve_checkpoint(target);
   auto manifest = checkpoints::read_manifest(dir);
   std::cout << "checkpoint: " << dir.string() << "\n"
             << "step: " << manifest.value("step", int64_t{0}) << "\n\n";

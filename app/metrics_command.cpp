@@ -211,6 +211,7 @@ int run_metrics(int argc, char** argv) {
   Sampling sampling{args["count"].as<int64_t>(), args["seed"].as<uint64_t>(), args["truncation"].as<double>(),
                     std::nullopt};
   if (sampling.n < 2) throw UsageError("--n must be >= 2");
+  check_truncation(sampling.truncation);
   if (args.count("attention")) {
     sampling.attention = args["attention"].as<std::string>();
     parse_spec_option("attention", *sampling.attention);  // a malformed spec fails before any work

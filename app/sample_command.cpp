@@ -52,7 +52,7 @@ int run_sample(int argc, char** argv) {
       "out", "FILE.png for a grid, or a directory for one PNG per image", cxxopts::value<std::string>())(
       "n,count", "Number of images (--n N also works)", cxxopts::value<int64_t>()->default_value("64"))(
       "seed", "Seed of the latents", cxxopts::value<uint64_t>()->default_value("0"))(
-      "truncation", "Truncated-normal threshold of z (0: no truncation)", cxxopts::value<double>()->default_value("0.7"))(
+      "truncation", "Truncated-normal threshold of z, > 0 (0: no truncation; negative is an error)", cxxopts::value<double>()->default_value("0.7"))(
       "attention", "Override every attention block's type, e.g. dense or smyrf:hashes=4,q_cluster=256",
       cxxopts::value<std::string>())("grid", "Write one grid even when --out is a directory (OUT/grid.png)")(
       "interp", "Interpolate between pairs of latents in STEPS steps (one row per pair)", cxxopts::value<int64_t>())(
@@ -73,6 +73,7 @@ int run_sample(int argc, char** argv) {
   if (n < 1) throw UsageError("--n must be >= 1");
   const uint64_t seed = args["seed"].as<uint64_t>();
   const double truncation = args["truncation"].as<double>();
+  check_truncation(truncation);
   // Parsed before the checkpoint is read, so that a malformed spec fails fast.
   if (args.count("attention")) parse_spec_option("attention", args["attention"].as<std::string>());
   if (args.count("compare-attention")) parse_spec_list("compare-attention", args["compare-attention"].as<std::string>());

@@ -217,6 +217,7 @@ int run_train(int argc, char** argv) {
   }
   if (run["eval_n"].get<int64_t>() < 2) throw UsageError("run.eval_n must be >= 2");
 
+  check_session_config(config);  // bad model/train/seed values are usage errors (exit 2), before any write
   std::unique_ptr<gan::ProcessGroup> group;
   if (auto env = gan::dist_environment()) {
     const std::string device = run["device"].get<std::string>();
@@ -233,7 +234,8 @@ int run_train(int argc, char** argv) {
               << config["train"]["batch"].get<int64_t>() * group->size() << " in all" << std::endl;
   }
 
-  TrainSession session(config, DistributedOptions{group.get(), sync_bn == "true"});  // validates, opens the data
+  verify_data_before_training(config, console);  // corrupt data stops the run before anything is written
+  TrainSession session(config, DistributedOptions{group.get(), sync_bn == "true"});  // opens the data
   config["model"] = session.model_json();
   config["train"] = session.train_json();
   checkpoints::RetentionPolicy retention{.keep_last = run["keep"].get<int>(), .keep_every = run["keep_every"].get<int64_t>()};

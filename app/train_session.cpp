@@ -4,10 +4,14 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/cuda.h>
 
+#include <chrono>
+#include <iomanip>
 #include <sstream>
 #include <stdexcept>
 
+#include "app/cli.h"
 #include "datasets/loader.h"
+#include "datasets/packed_format.h"
 #include "gan/generator.h"
 #include "gan/model_config.h"
 #include "gan/sampling.h"
@@ -124,6 +128,43 @@ const std::vector<ConfigFlag>& train_flags() {
 
 std::string describe_model(const nlohmann::json& model_section) {
   return gan::model_summary(gan::model_config_from_json(model_section));
+}
+
+void check_session_config(const nlohmann::json& config) {
+  const auto& run = config["run"];
+  if (!run["seed"].is_number_integer() || (!run["seed"].is_number_unsigned() && run["seed"].get<int64_t>() < 0)) {
+    throw UsageError("run.seed (--seed) must be a non-negative integer, got " + run["seed"].dump());
+  }
+  try {
+    gan::model_config_from_json(config["model"]);
+    gan::train_config_from_json(config["train"]).validate();
+    parse_device(run["device"].get<std::string>());
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  const std::filesystem::path data = run["data"].get<std::string>();
+  std::error_code ignored;
+  if (std::filesystem::is_directory(data, ignored)) {
+    throw UsageError("--data '" + data.string() + "' is a directory; a packed dataset file (.lgd) is expected: make "
+                     "one from an image folder with `longgan prepare --input " + data.string() + " --output FILE.lgd --resolution R`");
+  }
+}
+
+void verify_data_before_training(const nlohmann::json& config, std::ostream& out, double seconds) {
+  const auto start = std::chrono::steady_clock::now();
+  const datasets::PackedReader reader(config["run"]["data"].get<std::string>());
+  const int64_t checked = reader.verify_within(seconds);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::ostringstream line;
+  line << std::fixed << std::setprecision(2);
+  if (checked == reader.block_count()) {
+    line << "data verified: " << reader.size() << " images, all " << checked << " blocks in " << took << " s";
+  } else {
+    line << "data verified: " << checked << " of " << reader.block_count() << " blocks in " << took
+         << " s; the rest are checked as training reaches them (`longgan info " << reader.path().string()
+         << " --verify` checks all)";
+  }
+  out << line.str() << std::endl;
 }
 
 struct TrainSession::Impl {

@@ -27,6 +27,16 @@ const std::vector<ConfigFlag>& train_flags();
 // The model summary table (blocks, shapes, parameters, attention tokens) of a model section.
 std::string describe_model(const nlohmann::json& model_section);
 
+// Checks everything of `config` that a user typed (model and train sections, run.seed, run.device,
+// run.data being a file) before anything is opened or written: a UsageError (exit 2) naming the field.
+void check_session_config(const nlohmann::json& config);
+
+// Before the first step: checks the data file's image blocks in order for up to `seconds` (all of
+// them for data sets of several GB in the page cache: ~2.5 GB/s), printing one line to `out`; a
+// corrupt block throws before anything of the run is written. Blocks left unchecked are checked as
+// the loader reaches them.
+void verify_data_before_training(const nlohmann::json& config, std::ostream& out, double seconds = 3.0);
+
 // A trainer over the data file of config["run"]["data"], seeded by config["run"]["seed"], on
 // config["run"]["device"]. Its state (networks, optimizers, loader position, RNG states)
 // round-trips through state()/load_state() for bit-exact resume.

@@ -1,5 +1,9 @@
 #include "datasets/image_io.h"
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 #include "checkpoints/atomic_file.h"
@@ -29,7 +33,60 @@ void check(const std::string& path, int height, int width, int channels) {
   }
 }
 
+uint32_t big_endian32(const std::string& b, size_t at) {
+  return static_cast<uint32_t>(static_cast<uint8_t>(b[at])) << 24 | static_cast<uint32_t>(static_cast<uint8_t>(b[at + 1])) << 16 |
+         static_cast<uint32_t>(static_cast<uint8_t>(b[at + 2])) << 8 | static_cast<uint8_t>(b[at + 3]);
+}
+
+// JPEG: walks the segments from SOI; after each start of scan, the entropy-coded data up to the
+// next marker (0xFF not followed by 0x00 or a restart marker). The image must reach its EOI.
+std::string jpeg_structure_problem(const std::string& b) {
+  auto byte = [&](size_t i) { return static_cast<uint8_t>(b[i]); };
+  size_t i = 2;  // after SOI
+  while (true) {
+    while (i < b.size() && byte(i) != 0xFF) ++i;  // tolerate padding between segments
+    while (i < b.size() && byte(i) == 0xFF) ++i;  // fill bytes
+    if (i >= b.size()) return "truncated JPEG (no end-of-image marker)";
+    const uint8_t marker = byte(i++);
+    if (marker == 0xD9) return "";                                     // EOI
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no length
+    if (i + 2 > b.size()) return "truncated JPEG (no end-of-image marker)";
+    const size_t length = static_cast<size_t>(byte(i)) << 8 | byte(i + 1);
+    if (length < 2) return "corrupt JPEG (segment length " + std::to_string(length) + ")";
+    i += length;
+    if (i > b.size()) return "truncated JPEG (a segment runs past the end of the file)";
+    if (marker == 0xDA) {  // start of scan: skip the entropy-coded data
+      while (i + 1 < b.size() && !(byte(i) == 0xFF && byte(i + 1) != 0x00 && !(byte(i + 1) >= 0xD0 && byte(i + 1) <= 0xD7))) {
+        ++i;
+      }
+      if (i + 1 >= b.size()) return "truncated JPEG (image data cut before the end-of-image marker)";
+    }
+  }
+}
+
+// PNG: walks the chunks after the signature; the file must reach its IEND chunk.
+std::string png_structure_problem(const std::string& b) {
+  size_t i = 8;
+  while (true) {
+    if (i + 8 > b.size()) return "truncated PNG (no IEND chunk)";
+    const uint64_t length = big_endian32(b, i);
+    const std::string type = b.substr(i + 4, 4);
+    if (i + 12 + length > b.size()) return "truncated PNG (chunk " + type + " runs past the end of the file)";
+    if (type == "IEND") return "";
+    i += 12 + length;
+  }
+}
+
 }  // namespace
+
+std::string image_structure_problem(const std::string& bytes) {
+  if (bytes.size() >= 3 && static_cast<uint8_t>(bytes[0]) == 0xFF && static_cast<uint8_t>(bytes[1]) == 0xD8 &&
+      static_cast<uint8_t>(bytes[2]) == 0xFF) {
+    return jpeg_structure_problem(bytes);
+  }
+  if (bytes.size() >= 8 && bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0) return png_structure_problem(bytes);
+  return "";
+}
 
 std::optional<RgbImage> decode_rgb_image(const std::filesystem::path& path, std::string& problem) {
 #if !LONGGAN_HAVE_OPENCV
@@ -38,17 +95,36 @@ std::optional<RgbImage> decode_rgb_image(const std::filesystem::path& path, std:
             "libopencv-imgproc-dev and libopencv-core-dev, as scripts/setup.sh does, and rebuild)";
   return std::nullopt;
 #else
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      problem = std::string("cannot open it: ") + std::strerror(errno);
+      return std::nullopt;
+    }
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (in.bad()) {
+      problem = "cannot read it (I/O error)";
+      return std::nullopt;
+    }
+  }
+  if (bytes.empty()) {
+    problem = "empty file";
+    return std::nullopt;
+  }
+  // libjpeg only warns about a file cut inside its image data (and decodes grey), so the container
+  // is checked first.
+  problem = image_structure_problem(bytes);
+  if (!problem.empty()) return std::nullopt;
   cv::Mat image;
   try {
-    image = cv::imread(path.string(), cv::IMREAD_UNCHANGED);
+    image = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, bytes.data()), cv::IMREAD_UNCHANGED);
   } catch (const cv::Exception& e) {
     problem = std::string("OpenCV cannot decode it: ") + e.what();
     return std::nullopt;
   }
   if (image.empty()) {
-    std::error_code ec;
-    const auto bytes = std::filesystem::file_size(path, ec);
-    problem = !ec && bytes == 0 ? "empty file" : "cannot be decoded (not an image, or corrupted)";
+    problem = "cannot be decoded (not an image, or corrupted)";
     return std::nullopt;
   }
   if (image.depth() == CV_16U) {

@@ -19,6 +19,11 @@ struct RgbImage {
 // the file cannot be used; a build without OpenCV says so in `problem`.
 std::optional<RgbImage> decode_rgb_image(const std::filesystem::path& path, std::string& problem);
 
+// For JPEG and PNG file contents: "" when the container is whole (JPEG segments up to the
+// end-of-image marker, PNG chunks up to IEND), otherwise what is wrong ("truncated JPEG ...").
+// Other formats: "". decode_rgb_image checks this first (libjpeg only warns about cut data).
+std::string image_structure_problem(const std::string& bytes);
+
 // Writes an 8-bit image (HWC, channels 1, 3 or 4) as PNG. Throws std::runtime_error naming the path.
 void write_png(const std::string& path, const uint8_t* hwc, int height, int width, int channels);
 // Same as JPEG with the given quality in [1, 100].

@@ -8,6 +8,8 @@
 #include <array>
 #include <bit>
 #include <cerrno>
+#include <chrono>
+#include <limits>
 #include <cstring>
 #include <stdexcept>
 
@@ -100,6 +102,10 @@ PackedWriter::PackedWriter(std::filesystem::path path, uint32_t height, uint32_t
     throw std::invalid_argument("PackedWriter for '" + path_.string() +
                                 "': height, width, channels and label_count must be positive");
   }
+  if (channels != kPackedChannels) {
+    throw std::invalid_argument("PackedWriter for '" + path_.string() + "': channels must be 3 (RGB), got " +
+                                std::to_string(channels));
+  }
   header_.height = height;
   header_.width = width;
   header_.channels = channels;
@@ -178,6 +184,11 @@ uint64_t PackedWriter::finish() {
 
 PackedReader::PackedReader(std::filesystem::path path, bool verify_all_blocks) : path_(std::move(path)) {
   const std::string name = "'" + path_.string() + "'";
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path_, ignored)) {
+    throw std::runtime_error(name + " is a directory; a packed dataset file (.lgd) is expected: make one from an "
+                             "image folder with `longgan prepare --input DIR --output FILE.lgd --resolution R`");
+  }
   int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw std::runtime_error(system_error("cannot open dataset", path_));
   struct stat st {};
@@ -223,6 +234,25 @@ PackedReader::PackedReader(std::filesystem::path path, bool verify_all_blocks) :
     if (header_.records_per_block == 0 || header_.record_bytes() == 0 || header_.label_count == 0) {
       throw std::runtime_error(name + " has an invalid header (zero-sized field); re-run longgan prepare");
     }
+    if (header_.channels != kPackedChannels) {
+      throw std::runtime_error(name + " has header field channels = " + std::to_string(header_.channels) +
+                               " but LongGAN datasets hold RGB images (channels = 3); re-run longgan prepare");
+    }
+    // Sizes computed wide, so that huge header fields cannot wrap around to a matching file size
+    // (file_bytes() below is exact once this passes).
+    const unsigned __int128 record_bytes =
+        static_cast<unsigned __int128>(header_.height) * header_.width * header_.channels;
+    const uint64_t blocks = (header_.count + header_.records_per_block - 1) / header_.records_per_block;
+    const unsigned __int128 needed =
+        record_bytes > mapped_bytes_ || header_.count > mapped_bytes_
+            ? ~static_cast<unsigned __int128>(0)
+            : kPackedHeaderBytes + header_.count * (record_bytes + sizeof(int64_t)) + (blocks + 1) * sizeof(uint64_t);
+    if (needed > mapped_bytes_ && needed > UINT64_MAX) {
+      throw std::runtime_error(name + " is truncated (its header describes " + std::to_string(header_.count) +
+                               " images of " + std::to_string(header_.height) + "x" + std::to_string(header_.width) +
+                               "x" + std::to_string(header_.channels) + ", more than the " +
+                               std::to_string(mapped_bytes_) + " bytes of the file); re-run longgan prepare");
+    }
     const uint64_t expected = header_.file_bytes();
     if (mapped_bytes_ < expected) {
       throw std::runtime_error(name + " is truncated (expected " + std::to_string(expected) + " bytes, found " +
@@ -239,6 +269,14 @@ PackedReader::PackedReader(std::filesystem::path path, bool verify_all_blocks) :
     const uint64_t labels_checksum = get<uint64_t>(checksums_, header_.block_count() * sizeof(uint64_t));
     if (fnv1a64(labels_, header_.count * sizeof(int64_t)) != labels_checksum) {
       throw std::runtime_error(name + " has corrupted labels (checksum mismatch); re-run longgan prepare");
+    }
+    for (uint64_t i = 0; i < header_.count; ++i) {
+      const int64_t label = get<int64_t>(labels_, i * sizeof(int64_t));
+      if (label < 0 || label >= static_cast<int64_t>(header_.label_count)) {
+        throw std::runtime_error(name + " has label " + std::to_string(label) + " at image " + std::to_string(i) +
+                                 ", outside [0, label_count = " + std::to_string(header_.label_count) +
+                                 ") of its header; re-run longgan prepare");
+      }
     }
     if (verify_all_blocks) verify_all();
   } catch (...) {
@@ -286,13 +324,23 @@ void PackedReader::verify_block(int64_t b) const {
   }
 }
 
-void PackedReader::verify_all() const {
-  for (int64_t b = 0; b < block_count(); ++b) verify_block(b);
+void PackedReader::verify_all() const { verify_within(std::numeric_limits<double>::infinity()); }
+
+int64_t PackedReader::verify_within(double seconds) const {
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t b = 0; b < block_count(); ++b) {
+    verify_block(b);
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > seconds &&
+        b + 1 < block_count()) {
+      return b + 1;
+    }
+  }
   const uint64_t labels_checksum = get<uint64_t>(checksums_, header_.block_count() * sizeof(uint64_t));
   if (compute_fingerprint(header_, checksums_, labels_checksum) != header_.fingerprint) {
     throw std::runtime_error("'" + path_.string() +
                              "' has a corrupted checksum table (fingerprint mismatch); re-run longgan prepare");
   }
+  return block_count();
 }
 
 }  // namespace longgan::datasets

@@ -15,6 +15,7 @@ namespace longgan::datasets {
 inline constexpr uint32_t kPackedFormatVersion = 1;
 inline constexpr uint32_t kRecordsPerBlock = 64;
 inline constexpr uint64_t kPackedHeaderBytes = 64;
+inline constexpr uint32_t kPackedChannels = 3;  // records are RGB
 
 // 64-bit FNV-1a over little-endian 64-bit words (the trailing bytes one by one), starting from `seed`.
 uint64_t fnv1a64(const uint8_t* data, size_t size, uint64_t seed = 0xcbf29ce484222325ULL);
@@ -63,7 +64,8 @@ class PackedWriter {
 };
 
 // A read-only, memory-mapped packed file. The constructor checks magic, version, header checksum,
-// file size and the labels checksum (cheap); the record blocks are checked by verify_block /
+// header fields (channels = 3, sizes that fit the file), file size, the labels checksum and that
+// every label is in [0, label_count) (cheap); a directory is named as such; the record blocks are checked by verify_block /
 // verify_all (the loader checks each block on first use). Every error is a std::runtime_error
 // naming the file and what to do.
 class PackedReader {
@@ -92,6 +94,9 @@ class PackedReader {
   void verify_block(int64_t b) const;
   // Every block, plus the fingerprint.
   void verify_all() const;
+  // Blocks in order (and then the fingerprint) until `seconds` have passed; returns how many
+  // blocks were checked (block_count() when all, fingerprint included). Throws as verify_block.
+  int64_t verify_within(double seconds) const;
 
  private:
   std::filesystem::path path_;

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
@@ -37,25 +39,57 @@ bool is_image_name(const std::string& name) {
   return ext == "jpg" || ext == "jpeg" || ext == "png" || ext == "webp";
 }
 
-void scan(const std::filesystem::path& dir, std::vector<std::filesystem::path>& out) {
+using Problems = std::vector<std::pair<std::string, std::string>>;
+
+// Image files under `dir`, recursively. Symbolic links to files are followed; links to folders are
+// not (no loops) and are listed in `skipped`; dangling links and link loops in `unreadable`.
+void scan(const std::filesystem::path& dir, std::vector<std::filesystem::path>& out, Problems& unreadable,
+          Problems& skipped) {
   DIR* d = ::opendir(dir.c_str());
-  if (!d) throw std::runtime_error("cannot read the folder '" + dir.string() + "'");
+  if (!d) throw std::runtime_error("cannot read the folder '" + dir.string() + "': " + std::strerror(errno));
   std::vector<std::filesystem::path> subdirs;
   while (dirent* entry = ::readdir(d)) {
     const std::string name = entry->d_name;
     if (name == "." || name == "..") continue;
     const auto path = dir / name;
     struct stat st {}, link {};
-    if (::stat(path.c_str(), &st) != 0 || ::lstat(path.c_str(), &link) != 0) continue;
+    if (::lstat(path.c_str(), &link) != 0) {
+      unreadable.emplace_back(path.string(), std::string("cannot stat it: ") + std::strerror(errno));
+      continue;
+    }
+    if (::stat(path.c_str(), &st) != 0) {
+      const int error = errno;
+      if (S_ISLNK(link.st_mode)) {
+        unreadable.emplace_back(path.string(), error == ELOOP ? "symbolic link loop"
+                                                              : std::string("dangling symbolic link (") +
+                                                                    std::strerror(error) + ")");
+      } else {
+        unreadable.emplace_back(path.string(), std::string("cannot stat it: ") + std::strerror(error));
+      }
+      continue;
+    }
     if (S_ISDIR(st.st_mode)) {
-      if (S_ISLNK(link.st_mode)) continue;  // symbolic links to folders are not followed (no loops)
+      if (S_ISLNK(link.st_mode)) {
+        skipped.emplace_back(path.string(), "symbolic link to a folder (not followed)");
+        continue;
+      }
       subdirs.push_back(path);
     } else if (S_ISREG(st.st_mode) && is_image_name(name)) {
       out.push_back(path);
     }
   }
   ::closedir(d);
-  for (const auto& sub : subdirs) scan(sub, out);
+  for (const auto& sub : subdirs) scan(sub, out, unreadable, skipped);
+}
+
+// One line of the report: tabs and line breaks (OpenCV's multi-line messages, odd file names)
+// become spaces.
+std::string one_line(std::string text) {
+  for (auto& c : text) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
 }
 
 // Labels file: "filename,label" per line; blank lines and lines starting with '#' are ignored, and
@@ -138,8 +172,10 @@ void write_report(const PrepareOptions& o, const PrepareSummary& s) {
        << "input: " << o.input.string() << "\noutput: " << o.output.string() << "\nresolution: " << o.resolution
        << "\nfound: " << s.found << "\nwritten: " << s.written << "\nupscaled: " << s.upscaled
        << "\nunreadable: " << s.unreadable.size() << "\nskipped: " << s.skipped.size() << "\n";
-  for (const auto& [path, reason] : s.unreadable) text << "unreadable\t" << path << "\t" << reason << "\n";
-  for (const auto& [path, reason] : s.skipped) text << "skipped\t" << path << "\t" << reason << "\n";
+  for (const auto& [path, reason] : s.unreadable) {
+    text << "unreadable\t" << one_line(path) << "\t" << one_line(reason) << "\n";
+  }
+  for (const auto& [path, reason] : s.skipped) text << "skipped\t" << one_line(path) << "\t" << one_line(reason) << "\n";
   checkpoints::write_file_atomic(s.report, text.str());
 }
 
@@ -180,8 +216,15 @@ bool natural_less(const std::string& a, const std::string& b) {
 }
 
 std::vector<std::filesystem::path> find_images(const std::filesystem::path& dir) {
+  Problems unreadable, skipped;
+  return find_images(dir, unreadable, skipped);
+}
+
+std::vector<std::filesystem::path> find_images(const std::filesystem::path& dir,
+                                               std::vector<std::pair<std::string, std::string>>& unreadable,
+                                               std::vector<std::pair<std::string, std::string>>& skipped) {
   std::vector<std::filesystem::path> files;
-  scan(dir, files);
+  scan(dir, files, unreadable, skipped);
   std::sort(files.begin(), files.end(), [](const auto& x, const auto& y) {
     const std::string xn = x.filename().string(), yn = y.filename().string();
     if (natural_less(xn, yn)) return true;
@@ -207,11 +250,11 @@ PrepareSummary prepare_folder(const PrepareOptions& options, const std::function
   }
   std::optional<Labels> labels;
   if (!options.labels.empty()) labels = read_labels(options.labels);
-  const auto files = find_images(options.input);
+  PrepareSummary summary;
+  const auto files = find_images(options.input, summary.unreadable, summary.skipped);
   if (files.empty()) {
     throw std::runtime_error("prepare: no .jpg, .jpeg, .png or .webp files under '" + options.input.string() + "'");
   }
-  PrepareSummary summary;
   summary.found = static_cast<int64_t>(files.size());
   summary.report = options.output;
   summary.report += ".report.txt";

@@ -27,7 +27,7 @@ struct PrepareSummary {
   int64_t written = 0;                                          // images in the output file
   std::vector<std::pair<std::string, std::string>> unreadable;  // (path, reason)
   int64_t upscaled = 0;                                         // shorter side below the resolution
-  std::vector<std::pair<std::string, std::string>> skipped;     // (path, reason): too small, no label
+  std::vector<std::pair<std::string, std::string>> skipped;     // (path, reason): too small, no label, folder link
   std::filesystem::path report;                                 // OUTPUT.report.txt
   uint64_t fingerprint = 0;
 };
@@ -35,6 +35,11 @@ struct PrepareSummary {
 // The image files under `dir`, in natural order of their file names (2.png before 10.png), ties
 // broken by the full path.
 std::vector<std::filesystem::path> find_images(const std::filesystem::path& dir);
+// The same, listing what could not be followed as (path, reason): dangling symbolic links and link
+// loops in `unreadable`, links to folders (not followed) in `skipped`.
+std::vector<std::filesystem::path> find_images(const std::filesystem::path& dir,
+                                               std::vector<std::pair<std::string, std::string>>& unreadable,
+                                               std::vector<std::pair<std::string, std::string>>& skipped);
 // Natural order: digit runs compare as numbers, the rest character by character.
 bool natural_less(const std::string& a, const std::string& b);
 

@@ -6,8 +6,9 @@
 
 namespace longgan::gan {
 
-// [batch, dim] standard normal, each entry with |z| > threshold redrawn until it is within
-// (truncation trick). threshold <= 0: plain normal.
+// [batch, dim] standard normal truncated to |z| <= threshold (truncation trick), exact and in
+// bounded time for any threshold > 0 (1e-6 included). threshold 0 or +inf: plain normal;
+// negative or NaN: std::invalid_argument.
 at::Tensor truncated_normal(int64_t batch, int64_t dim, double threshold, at::Generator& generator);
 
 // [batch] int64 uniform in [0, n_classes).

@@ -54,6 +54,15 @@ TEST(CliUsage, ErrorsExitTwoWithAMessage) {
       {{"info"}, "checkpoint"},
       {{"metrics", "--real", "x"}, "--fake"},
       {{"info", "a", "b"}, "b"},
+      // Bad values of model and training options are usage errors too, caught before the data is opened.
+      {{"train", "--data", "d.lgd", "--out", "/tmp/x", "--ch", "0"}, "ch"},
+      {{"train", "--data", "d.lgd", "--out", "/tmp/x", "--batch", "-1"}, "batch"},
+      {{"train", "--data", "d.lgd", "--out", "/tmp/x", "--attention", "smyrf:q_cluster=100000"}, "attention"},
+      {{"train", "--data", "d.lgd", "--out", "/tmp/x", "--seed=-5"}, "--seed must be a non-negative integer"},
+      {{"train", "--data", "/tmp", "--out", "/tmp/x"}, "is a directory; a packed dataset file (.lgd) is expected"},
+      {{"sample", "--checkpoint", "c", "--out", "x.png", "--seed=-5"}, "--seed must be a non-negative integer"},
+      {{"sample", "--checkpoint", "c", "--out", "x.png", "--seed", "-5"}, "--seed must be a non-negative integer"},
+      {{"sample", "--checkpoint", "c", "--out", "x.png", "--truncation", "-1"}, "--truncation must be >= 0"},
   };
   for (const auto& c : cases) {
     auto result = run_longgan(c.args);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <random>
 
@@ -153,6 +154,73 @@ TEST(PackedFormat, CorruptedHeaderAndLabels) {
   write_random(path);
   patch(path, kPackedHeaderBytes + 150 * 105 + 8 * 3, "\x09");  // label of record 3
   EXPECT_NE(error_of(path).find("corrupted labels"), std::string::npos);
+}
+
+// Overwrites a little-endian field and recomputes the header checksum (bytes 48..55), as a writer
+// with a bug (or a crafted file) would: only the field checks can catch it.
+template <class T>
+void patch_with_valid_header(const std::filesystem::path& path, size_t at, T value) {
+  patch(path, at, std::string(reinterpret_cast<const char*>(&value), sizeof(T)));
+  std::string bytes(48, '\0');
+  std::ifstream(path, std::ios::binary).read(bytes.data(), 48);
+  const uint64_t sum = fnv1a64(reinterpret_cast<const uint8_t*>(bytes.data()), 48);
+  patch(path, 48, std::string(reinterpret_cast<const char*>(&sum), 8));
+}
+
+TEST(PackedFormat, FourChannelsWithValidChecksumsIsNamed) {
+  TempDir dir;
+  auto path = dir / "data.lgd";
+  write_random(path);
+  patch_with_valid_header<uint32_t>(path, 28, 4);
+  const auto message = error_of(path);
+  EXPECT_NE(message.find("channels = 4"), std::string::npos) << message;
+  EXPECT_NE(message.find(path.string()), std::string::npos) << message;
+}
+
+TEST(PackedFormat, HugeHeaderFieldsAreTruncationNotOverflow) {
+  TempDir dir;
+  auto path = dir / "data.lgd";
+  write_random(path);
+  patch_with_valid_header<uint64_t>(path, 12, uint64_t{1} << 62);  // count
+  EXPECT_NE(error_of(path).find("is truncated"), std::string::npos) << error_of(path);
+  write_random(path);
+  patch_with_valid_header<uint32_t>(path, 20, 0xffffffffu);  // height
+  EXPECT_NE(error_of(path).find("is truncated"), std::string::npos) << error_of(path);
+}
+
+TEST(PackedFormat, LabelOutsideClassesWithValidChecksumIsNamed) {
+  TempDir dir;
+  auto path = dir / "data.lgd";
+  write_random(path);  // 150 records of 105 bytes, labels in [0, 4), 3 blocks
+  const size_t labels_at = kPackedHeaderBytes + 150 * 105;
+  std::string labels(150 * 8, '\0');
+  {
+    std::ifstream in(path, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(labels_at));
+    in.read(labels.data(), static_cast<std::streamsize>(labels.size()));
+  }
+  for (int64_t bad : {int64_t{7}, int64_t{-1}}) {
+    std::string changed = labels;
+    std::memcpy(changed.data() + 8 * 42, &bad, 8);
+    patch(path, labels_at, changed);
+    const uint64_t sum = fnv1a64(reinterpret_cast<const uint8_t*>(changed.data()), changed.size());
+    patch(path, labels_at + changed.size() + 3 * 8, std::string(reinterpret_cast<const char*>(&sum), 8));
+    const auto message = error_of(path);
+    EXPECT_NE(message.find("label " + std::to_string(bad) + " at image 42"), std::string::npos) << message;
+    EXPECT_NE(message.find("label_count = 4"), std::string::npos) << message;
+  }
+}
+
+TEST(PackedFormat, DirectoryIsNamed) {
+  TempDir dir;
+  const auto message = error_of(dir.path());
+  EXPECT_NE(message.find("is a directory"), std::string::npos) << message;
+  EXPECT_NE(message.find("longgan prepare"), std::string::npos) << message;
+}
+
+TEST(PackedFormat, WriterRefusesOtherThanThreeChannels) {
+  TempDir dir;
+  EXPECT_THROW(PackedWriter(dir / "x.lgd", 2, 2, 4, 1), std::invalid_argument);
 }
 
 }  // namespace

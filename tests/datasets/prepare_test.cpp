@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <random>
 
 #include "checkpoints/atomic_file.h"
@@ -203,6 +206,61 @@ TEST_F(PrepareTest, UnreadableAndSmallFilesAreReported) {
     EXPECT_NE(report.find(name), std::string::npos) << name << " missing from\n" << report;
   }
   EXPECT_EQ(report.find("1.png"), std::string::npos) << report;
+}
+
+TEST(ImageStructure, TruncatedJpegAndPngAreNamed) {
+  TempDir dir;
+  Image image = random_image(16, 16, 3, 9);
+  write_jpeg((dir / "a.jpg").string(), image.data(), 16, 16, 3);
+  write_png((dir / "a.png").string(), image.data(), 16, 16, 3);
+  const std::string jpeg = checkpoints::read_file(dir / "a.jpg"), png = checkpoints::read_file(dir / "a.png");
+  EXPECT_EQ(image_structure_problem(jpeg), "");
+  EXPECT_EQ(image_structure_problem(png), "");
+  EXPECT_EQ(image_structure_problem(jpeg + std::string(100, '\0')), "");  // trailing padding after EOI is fine
+  // Cut anywhere after the start: inside the image data, inside a header segment, just before EOI.
+  for (size_t keep : {jpeg.size() * 2 / 3, size_t{30}, jpeg.size() - 2}) {
+    EXPECT_NE(image_structure_problem(jpeg.substr(0, keep)).find("truncated JPEG"), std::string::npos) << keep;
+  }
+  for (size_t keep : {png.size() * 2 / 3, size_t{20}, png.size() - 4}) {
+    EXPECT_NE(image_structure_problem(png.substr(0, keep)).find("truncated PNG"), std::string::npos) << keep;
+  }
+  EXPECT_EQ(image_structure_problem("not an image"), "");  // other formats: left to the decoder
+}
+
+TEST_F(PrepareTest, CutFilesAndBadLinksAreReportedOneLineEach) {
+  Image good = random_image(8, 8, 3, 3);
+  write_png(in("1.png"), good.data(), 8, 8, 3);
+  write_jpeg(in("2.jpg"), good.data(), 8, 8, 3);
+  const std::string jpeg = checkpoints::read_file(in("2.jpg"));
+  checkpoints::write_file_atomic(in("3.jpg"), jpeg.substr(0, jpeg.size() * 3 / 4));  // cut inside the image data
+  const std::string png = checkpoints::read_file(in("1.png"));
+  checkpoints::write_file_atomic(in("4.png"), png.substr(0, png.size() - 20));
+  std::filesystem::create_symlink(input_ / "missing.png", input_ / "5.png");  // dangling
+  std::filesystem::create_symlink(input_ / "6.png", input_ / "6.png");        // a loop
+  std::filesystem::create_directories(dir_ / "elsewhere");
+  std::filesystem::create_directory_symlink(dir_ / "elsewhere", input_ / "linked");
+  checkpoints::write_file_atomic(in("multi\nline.jpg"), "garbage");  // a name with a line break
+  auto summary = prepare(8);
+  EXPECT_EQ(summary.written, 2);
+  std::map<std::string, std::string> unreadable(summary.unreadable.begin(), summary.unreadable.end());
+  EXPECT_NE(unreadable[in("3.jpg")].find("truncated JPEG"), std::string::npos) << unreadable[in("3.jpg")];
+  EXPECT_NE(unreadable[in("4.png")].find("truncated PNG"), std::string::npos) << unreadable[in("4.png")];
+  EXPECT_NE(unreadable[in("5.png")].find("dangling symbolic link"), std::string::npos) << unreadable[in("5.png")];
+  EXPECT_EQ(unreadable[in("6.png")], "symbolic link loop");
+  EXPECT_TRUE(unreadable.count(in("multi\nline.jpg")));
+  ASSERT_EQ(summary.skipped.size(), 1u);
+  EXPECT_EQ(summary.skipped[0].first, in("linked"));
+  // The report: one line per file, three tab-separated fields.
+  std::istringstream report(checkpoints::read_file(summary.report));
+  std::string line;
+  int listed = 0;
+  while (std::getline(report, line)) {
+    if (line.rfind("unreadable\t", 0) != 0 && line.rfind("skipped\t", 0) != 0) continue;
+    ++listed;
+    EXPECT_EQ(std::count(line.begin(), line.end(), '\t'), 2) << line;
+  }
+  EXPECT_EQ(listed, 6);
+  EXPECT_EQ(PackedReader(output_).size(), 2);
 }
 
 TEST_F(PrepareTest, LabelsFile) {
