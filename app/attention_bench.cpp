@@ -225,23 +225,7 @@ attention::Grid derived_key_grid(const attention::Grid& query_grid, int64_t n, i
 }
 
 attention::AttentionSpec default_bench_spec(const std::string& type, int64_t n, int64_t m) {
-  attention::AttentionSpec spec = attention::parse_attention_spec(type);
-  if (auto* smyrf = std::get_if<attention::SmyrfOptions>(&spec)) {
-    // At least 8 clusters, at most 2048 queries each (the BigGAN/CelebA-HQ budget); fewer where
-    // no uniform cluster sizes cut both lengths into that many (12 keys make 6 or 12, never 8).
-    auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
-    int64_t clusters = std::min({std::max<int64_t>(8, ceil_div(n, 2048)), n, m});
-    while (ceil_div(n, ceil_div(n, clusters)) != clusters || ceil_div(m, ceil_div(m, clusters)) != clusters) {
-      --clusters;  // 1 always fits
-    }
-    smyrf->q_cluster = ceil_div(n, clusters);
-    smyrf->k_cluster = ceil_div(m, clusters);
-  } else if (auto* clustered = std::get_if<attention::ClusteredOptions>(&spec)) {
-    clustered->clusters = std::min<int64_t>(clustered->clusters, n);
-  } else if (auto* improved = std::get_if<attention::ImprovedClusteredOptions>(&spec)) {
-    improved->clustering.clusters = std::min<int64_t>(improved->clustering.clusters, n);
-    improved->topk = std::min<int64_t>(improved->topk, m);
-  }
+  attention::AttentionSpec spec = attention::fitted_to_lengths(attention::parse_attention_spec(type), n, m);
   attention::validate_lengths(spec, n, m);
   return spec;
 }

@@ -1,5 +1,6 @@
 #include "attention/attention.h"
 
+#include <algorithm>
 #include <charconv>
 #include <sstream>
 #include <stdexcept>
@@ -200,6 +201,37 @@ void validate(const AttentionSpec& spec) {
 
 void validate_lengths(const AttentionSpec& spec, int64_t n, int64_t m) {
   std::visit([&](const auto& o) { o.validate_lengths(n, m); }, spec);
+}
+
+AttentionSpec fitted_to_lengths(const AttentionSpec& spec, int64_t n, int64_t m) {
+  AttentionSpec fitted = spec;
+  if (auto* smyrf = std::get_if<SmyrfOptions>(&fitted)) {
+    // At least 8 clusters, at most 2048 queries each (the BigGAN/CelebA-HQ budget); fewer where
+    // no uniform cluster sizes cut both lengths into that many (12 keys make 6 or 12, never 8).
+    auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+    int64_t clusters = std::min({std::max<int64_t>(8, ceil_div(n, 2048)), n, m});
+    while (ceil_div(n, ceil_div(n, clusters)) != clusters || ceil_div(m, ceil_div(m, clusters)) != clusters) {
+      --clusters;  // 1 always fits
+    }
+    smyrf->q_cluster = ceil_div(n, clusters);
+    smyrf->k_cluster = ceil_div(m, clusters);
+  } else if (auto* clustered = std::get_if<ClusteredOptions>(&fitted)) {
+    clustered->clusters = std::min<int64_t>(clustered->clusters, n);
+  } else if (auto* improved = std::get_if<ImprovedClusteredOptions>(&fitted)) {
+    improved->clustering.clusters = std::min<int64_t>(improved->clustering.clusters, n);
+    improved->topk = std::min<int64_t>(improved->topk, m);
+  }
+  return fitted;
+}
+
+AttentionSpec fit_if_bare(const AttentionSpec& spec, int64_t n, int64_t m) {
+  try {
+    validate_lengths(spec, n, m);
+    return spec;
+  } catch (const std::invalid_argument&) {
+    const bool bare = to_string(spec) == to_string(parse_attention_spec(type_name(spec)));
+    return bare ? fitted_to_lengths(spec, n, m) : spec;
+  }
 }
 
 std::string implementation_name(const AttentionSpec& spec, Backend backend, const at::Tensor& q, const at::Tensor& k,

@@ -40,6 +40,16 @@ void validate(const AttentionSpec& spec);
 // Checks the spec against the lengths of a call (cluster sizes vs N and M, ...).
 void validate_lengths(const AttentionSpec& spec, int64_t n, int64_t m);
 
+// The spec with its size options (SMYRF cluster sizes, cluster counts, top-k) fitted to the
+// lengths N and M: at least 8 clusters of at most 2,048 queries for SMYRF (uniform sizes that cut
+// both lengths into the same count), cluster counts and top-k at most the lengths. The other
+// options are kept. Used where a bare type name is given (the bench, bare --attention names).
+AttentionSpec fitted_to_lengths(const AttentionSpec& spec, int64_t n, int64_t m);
+// For a model's attention block: `spec` when it fits N and M; a spec equal to its type's
+// defaults (a bare type name) that does not fit is fitted_to_lengths; any other spec is returned
+// as given (validate_lengths then names what does not fit).
+AttentionSpec fit_if_bare(const AttentionSpec& spec, int64_t n, int64_t m);
+
 // What computes `spec` with `backend` for these inputs, for reports: "sdpa flash (padded to 64)",
 // "fused cpu_flash", "fused cuda_efficient", "fused math", "aten reference", ...
 std::string implementation_name(const AttentionSpec& spec, Backend backend, const at::Tensor& q,

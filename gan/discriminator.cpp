@@ -19,7 +19,7 @@ DiscriminatorImpl::DiscriminatorImpl(const ModelConfig& config_) : config(config
     if (first_at_resolution && std::find(sites.begin(), sites.end(), plan[i].resolution) != sites.end()) {
       attention.emplace(i, add_attention(attention_dict, i,
                                            SelfAttention(plan[i].out_channels, config.attention,
-                                                         config.key_pool, config.heads)));
+                                                         config.key_pool, config.heads, plan[i].resolution)));
     }
   }
   linear = register_module("linear", SNLinear(plan.back().out_channels, 1));

@@ -27,7 +27,7 @@ GeneratorImpl::GeneratorImpl(const ModelConfig& config_) : config(config_) {
     if (std::find(sites.begin(), sites.end(), plan[i].resolution) != sites.end()) {
       attention.emplace(i, add_attention(attention_dict, i,
                                            SelfAttention(plan[i].out_channels, config.attention,
-                                                         config.key_pool, config.heads)));
+                                                         config.key_pool, config.heads, plan[i].resolution)));
     }
   }
   out_bn = register_module("out_bn", torch::nn::BatchNorm2d(plan.back().out_channels));

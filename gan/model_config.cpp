@@ -65,7 +65,8 @@ void check_attention_sites(const ModelConfig& config, const std::vector<BlockPla
                 std::to_string(8 * config.heads) + "; use a ch (or heads) that makes it divisible");
     const int64_t n = site * site;
     try {
-      attention::validate_lengths(config.attention, n, config.key_pool ? n / 4 : n);
+      const int64_t m = config.key_pool ? n / 4 : n;
+      attention::validate_lengths(attention::fit_if_bare(config.attention, n, m), n, m);
     } catch (const std::invalid_argument& error) {
       throw std::invalid_argument("model config: attention: at " + field + " " + std::to_string(site) +
                                   ": " + error.what());

@@ -6,14 +6,14 @@
 namespace longgan::gan {
 
 SelfAttentionImpl::SelfAttentionImpl(int64_t channels, attention::AttentionSpec spec_, bool key_pool_,
-                                     int64_t heads_)
-    : spec(std::move(spec_)), key_pool(key_pool_), heads(heads_) {
+                                     int64_t heads_, int64_t resolution_)
+    : key_pool(key_pool_), heads(heads_), resolution(resolution_) {
   if (heads < 1 || channels % (8 * heads) != 0) {
     throw std::invalid_argument("self-attention: channels (" + std::to_string(channels) +
                                 ") must be divisible by 8 * heads (heads = " + std::to_string(heads) +
                                 "); change ch or heads");
   }
-  attention::validate(spec);
+  set_attention(spec_);
   theta = register_module("theta", SNConv2d(channels, channels / 8, 1, /*bias=*/false));
   phi = register_module("phi", SNConv2d(channels, channels / 8, 1, /*bias=*/false));
   g = register_module("g", SNConv2d(channels, channels / 2, 1, /*bias=*/false));
@@ -23,7 +23,12 @@ SelfAttentionImpl::SelfAttentionImpl(int64_t channels, attention::AttentionSpec 
 
 void SelfAttentionImpl::set_attention(const attention::AttentionSpec& new_spec) {
   attention::validate(new_spec);
-  spec = new_spec;
+  if (resolution <= 0) {
+    spec = new_spec;
+    return;
+  }
+  const int64_t n = resolution * resolution;
+  spec = attention::fit_if_bare(new_spec, n, key_pool ? n / 4 : n);
 }
 
 namespace {

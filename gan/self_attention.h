@@ -15,8 +15,11 @@
 namespace longgan::gan {
 
 struct SelfAttentionImpl : torch::nn::Module {
-  // channels must be divisible by 8 * heads (std::invalid_argument otherwise).
-  SelfAttentionImpl(int64_t channels, attention::AttentionSpec spec, bool key_pool = true, int64_t heads = 1);
+  // channels must be divisible by 8 * heads (std::invalid_argument otherwise). resolution: the
+  // side of the feature map the block sees (0: unknown); when known, a bare type name's spec that
+  // does not fit its lengths is fitted to them (attention::fit_if_bare), here and in set_attention.
+  SelfAttentionImpl(int64_t channels, attention::AttentionSpec spec, bool key_pool = true, int64_t heads = 1,
+                    int64_t resolution = 0);
   // x [B, C, H, W] -> [B, C, H, W]; H and W even when key_pool.
   at::Tensor forward(const at::Tensor& x);
 
@@ -25,8 +28,9 @@ struct SelfAttentionImpl : torch::nn::Module {
   // Source of the random hashes of hashing types (default: the global CPU generator).
   void set_generator(std::optional<at::Generator> generator) { this->generator = std::move(generator); }
 
-  attention::AttentionSpec spec;
+  attention::AttentionSpec spec;  // as run: fitted to this block's lengths where it was bare
   bool key_pool;
+  int64_t resolution;
   int64_t heads;
   std::optional<at::Generator> generator;
   SNConv2d theta{nullptr}, phi{nullptr}, g{nullptr}, o{nullptr};

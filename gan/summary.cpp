@@ -50,8 +50,12 @@ class Table {
 std::string attention_note(const ModelConfig& config, int64_t resolution) {
   const int64_t n = resolution * resolution;
   const int64_t m = config.key_pool ? n / 4 : n;
-  return attention::type_name(config.attention) + " N=" + std::to_string(n) + " M=" + std::to_string(m) +
-         " heads=" + std::to_string(config.heads);
+  const attention::AttentionSpec run = attention::fit_if_bare(config.attention, n, m);
+  // A bare type name fitted to this block's lengths: say what runs.
+  const std::string name = attention::to_string(run) == attention::to_string(config.attention)
+                               ? attention::type_name(run)
+                               : attention::to_string(run) + " (fitted)";
+  return name + " N=" + std::to_string(n) + " M=" + std::to_string(m) + " heads=" + std::to_string(config.heads);
 }
 
 }  // namespace

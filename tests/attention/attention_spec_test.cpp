@@ -76,5 +76,41 @@ TEST(AttentionSpec, LengthChecksRunBeforeAnyWork) {
   EXPECT_NE(shapes.find("same feature size"), std::string::npos) << shapes;
 }
 
+TEST(AttentionSpec, FittedToLengthsKeepsOtherOptionsAndFits) {
+  // 1,024 queries, 256 keys: 8 clusters of 128 queries and 32 keys; hashes kept.
+  auto smyrf = std::get<SmyrfOptions>(fitted_to_lengths(parse_attention_spec("smyrf:hashes=3"), 1024, 256));
+  EXPECT_EQ(smyrf.hashes, 3);
+  EXPECT_EQ(smyrf.q_cluster, 128);
+  EXPECT_EQ(smyrf.k_cluster, 32);
+  // 65,536 queries: 32 clusters of 2,048 (the budget), keys 16,384 / 32 = 512.
+  auto large = std::get<SmyrfOptions>(fitted_to_lengths(parse_attention_spec("smyrf"), 65536, 16384));
+  EXPECT_EQ(large.q_cluster, 2048);
+  EXPECT_EQ(large.k_cluster, 512);
+  // 12 keys cannot be cut into 8 equal clusters: 6 of 2 (queries 48 / 6 = 8).
+  auto odd = std::get<SmyrfOptions>(fitted_to_lengths(parse_attention_spec("smyrf"), 48, 12));
+  EXPECT_EQ(odd.q_cluster, 8);
+  EXPECT_EQ(odd.k_cluster, 2);
+  EXPECT_NO_THROW(validate_lengths(SmyrfOptions(odd), 48, 12));
+  auto improved = std::get<ImprovedClusteredOptions>(
+      fitted_to_lengths(parse_attention_spec("improved_clustered:topk=32,clusters=100"), 64, 16));
+  EXPECT_EQ(improved.clustering.clusters, 64);
+  EXPECT_EQ(improved.topk, 16);
+}
+
+TEST(AttentionSpec, OnlyBareSpecsThatDoNotFitAreFitted) {
+  const AttentionSpec bare = parse_attention_spec("smyrf");  // 2048/512: more than 1,024 queries
+  EXPECT_THROW(validate_lengths(bare, 1024, 256), std::invalid_argument);
+  const AttentionSpec fitted = fit_if_bare(bare, 1024, 256);
+  EXPECT_EQ(to_string(fitted), to_string(fitted_to_lengths(bare, 1024, 256)));
+  EXPECT_NO_THROW(validate_lengths(fitted, 1024, 256));
+  // A bare spec that fits is kept as it is (16,384 queries: 8 clusters of 2,048).
+  EXPECT_EQ(to_string(fit_if_bare(bare, 16384, 4096)), to_string(bare));
+  EXPECT_EQ(to_string(fit_if_bare(bare, 4096, 1024)), to_string(bare));
+  // Options the user chose are never changed: the length check names them.
+  const AttentionSpec chosen = parse_attention_spec("smyrf:q_cluster=4096");
+  EXPECT_EQ(to_string(fit_if_bare(chosen, 1024, 256)), to_string(chosen));
+  EXPECT_THROW(validate_lengths(fit_if_bare(chosen, 1024, 256), 1024, 256), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace longgan::attention

@@ -74,5 +74,34 @@ TEST(ModelSummary, ListsBlocksShapesParamsAndAttentionTokens) {
   EXPECT_NE(text.find("total D"), std::string::npos);
 }
 
+TEST(ModelSummary, BareAttentionNameIsFittedPerBlock) {
+  // At 32x32 the default SMYRF clusters (2048/512) exceed G's 1,024 and D's 256 tokens.
+  ModelConfig config = ModelConfig::preset(32);
+  config.ch = 8;
+  config.attention = attention::parse_attention_spec("smyrf");
+  ASSERT_NO_THROW(config.validate());
+  const std::string text = model_summary(config);
+  EXPECT_NE(text.find("smyrf:hashes=4,q_cluster=128,k_cluster=32 (fitted) N=1024 M=256"), std::string::npos) << text;
+  EXPECT_NE(text.find("smyrf:hashes=4,q_cluster=32,k_cluster=8 (fitted) N=256 M=64"), std::string::npos) << text;
+  // The networks run with the fitted specs.
+  Generator g(config);
+  Discriminator d(config);
+  for (const auto& [index, block] : g->attention) {
+    EXPECT_EQ(std::get<attention::SmyrfOptions>(block->attention_spec()).q_cluster, 128);
+  }
+  for (const auto& [index, block] : d->attention) {
+    EXPECT_EQ(std::get<attention::SmyrfOptions>(block->attention_spec()).q_cluster, 32);
+  }
+  torch::manual_seed(0);
+  auto images = g->forward(torch::randn({2, config.z_dim}), torch::zeros({2}, torch::kLong));
+  EXPECT_EQ(images.sizes(), (std::vector<int64_t>{2, 3, 32, 32}));
+  EXPECT_EQ(d->forward(images, torch::zeros({2}, torch::kLong)).size(0), 2);
+  // Switching to another bare name fits again; chosen options that do not fit are refused.
+  g->set_attention(attention::parse_attention_spec("clustered"));
+  EXPECT_EQ(std::get<attention::ClusteredOptions>(g->attention.begin()->second->attention_spec()).clusters, 100);
+  config.attention = attention::parse_attention_spec("smyrf:hashes=2,q_cluster=2048,k_cluster=256");
+  EXPECT_THROW(config.validate(), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace longgan::gan
