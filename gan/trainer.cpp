@@ -66,11 +66,19 @@ std::string shape_text(const at::Tensor& t) {
   return text.str();
 }
 
-void set_requires_grad(torch::nn::Module& module, bool value) {
-  for (auto& param : module.parameters()) param.set_requires_grad(value);
+}  // namespace
+
+FreezeGuard::FreezeGuard(torch::nn::Module& module) {
+  for (auto& param : module.parameters()) {
+    if (!param.requires_grad()) continue;
+    param.set_requires_grad(false);
+    frozen_.push_back(param);
+  }
 }
 
-}  // namespace
+FreezeGuard::~FreezeGuard() {
+  for (auto& param : frozen_) param.set_requires_grad(true);
+}
 
 void TrainConfig::validate() const {
   require(batch >= 1, "batch", "must be >= 1 (got " + std::to_string(batch) + ")");
@@ -209,7 +217,7 @@ std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_rea
     result["d_loss_fake"] = loss.fake.item<double>();
   }
 
-  set_requires_grad(*d_, false);
+  const FreezeGuard freeze_d(*d_);  // D's parameters get no gradient from the G step
   const auto [z, fake_labels] = latents(train_.batch);
   at::Tensor g_loss;
   {
@@ -220,7 +228,6 @@ std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_rea
   g_loss.backward();
   apply_ortho_regularization(g_->ortho_parameters(), train_.ortho);
   optim_g_->step();
-  set_requires_grad(*d_, true);
   result["g_loss"] = g_loss.item<double>();
 
   ++step_;

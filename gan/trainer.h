@@ -43,6 +43,19 @@ struct TrainConfig {
 nlohmann::json to_json(const TrainConfig& config);
 TrainConfig train_config_from_json(const nlohmann::json& json);
 
+// Sets requires_grad = false on every parameter of `module` that had it and sets it back on
+// destruction, also when an exception unwinds the scope (the D freeze around the G step).
+class FreezeGuard {
+ public:
+  explicit FreezeGuard(torch::nn::Module& module);
+  ~FreezeGuard();
+  FreezeGuard(const FreezeGuard&) = delete;
+  FreezeGuard& operator=(const FreezeGuard&) = delete;
+
+ private:
+  std::vector<at::Tensor> frozen_;
+};
+
 class GanTrainer {
  public:
   // A batch of real data: images [B, 3, R, R] in [-1, 1] and labels [B] int64 (an undefined

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,40 @@ TEST(TrainConfig, JsonRoundTripAndErrors) {
   EXPECT_NE(error_of({{"batch", "big"}}).find("batch"), std::string::npos);
   EXPECT_NE(error_of({{"seed", -1}}).find("seed"), std::string::npos);
   EXPECT_NE(error_of({{"lr", 0.1}}).find("lr"), std::string::npos);
+}
+
+TEST(FreezeGuard, RestoresRequiresGradAlsoAfterAnException) {
+  torch::nn::Linear linear(3, 2);
+  linear->bias.set_requires_grad(false);  // frozen before: stays frozen
+  try {
+    const FreezeGuard freeze(*linear);
+    EXPECT_FALSE(linear->weight.requires_grad());
+    EXPECT_FALSE(linear->bias.requires_grad());
+    throw std::runtime_error("G step failed");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_TRUE(linear->weight.requires_grad());
+  EXPECT_FALSE(linear->bias.requires_grad());
+}
+
+TEST(GanTrainer, DiscriminatorTrainableAfterAStep) {
+  GanTrainer trainer(tiny_model(), tiny_train(), torch::kCPU);
+  trainer.train_step(fixed_batches(1));
+  for (const auto& param : trainer.discriminator()->parameters()) EXPECT_TRUE(param.requires_grad());
+}
+
+TEST(GanTrainer, EmaGridsRepeatAndLeaveTheTrainingStreamAlone) {
+  ModelConfig model = tiny_model();
+  model.attention = attention::parse_attention_spec("smyrf:hashes=2,q_cluster=64,k_cluster=16");
+  GanTrainer a(model, tiny_train(), torch::kCPU);
+  GanTrainer b(model, tiny_train(), torch::kCPU);
+  const at::Tensor z = torch::randn({2, model.z_dim});
+  const at::Tensor labels = torch::tensor({0, 1}, at::kLong);
+  const at::Tensor first = a.generate_ema(z, labels, at::make_generator<at::CPUGeneratorImpl>(5));
+  const at::Tensor second = a.generate_ema(z, labels, at::make_generator<at::CPUGeneratorImpl>(5));
+  EXPECT_TRUE(at::equal(first, second));
+  // Rendering (a) or not (b) gives the same training step.
+  EXPECT_EQ(a.train_step(fixed_batches(1)), b.train_step(fixed_batches(1)));
 }
 
 TEST(GanTrainer, StepReturnsLossesAndCountsSteps) {
