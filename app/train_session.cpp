@@ -114,6 +114,7 @@ const std::vector<ConfigFlag>& train_flags() {
       {"beta2", "train", "beta2", "Adam beta2"},
       {"adam-eps", "train", "eps", "Adam epsilon"},
       {"d-steps", "train", "d_steps", "D steps per G step"},
+      {"accumulate", "train", "accumulate", "Micro-batches of --batch per D and per G step (gradients averaged)"},
       {"ortho", "train", "ortho", "Orthogonal regularization strength on G (0: off)"},
       {"ema-decay", "train", "ema_decay", "Decay of the EMA of G's weights"},
       {"ema-start", "train", "ema_start", "Step from which G_ema averages (before it, G_ema copies G)"},
@@ -192,7 +193,7 @@ std::map<std::string, double> TrainSession::train_step() {
   });
 }
 
-int64_t TrainSession::images_per_step() const { return impl_->train.batch * impl_->train.d_steps; }
+int64_t TrainSession::images_per_step() const { return impl_->train.batch * impl_->train.d_steps * impl_->train.accumulate; }
 
 checkpoints::TensorMap TrainSession::state() {
   auto state = impl_->trainer.state();

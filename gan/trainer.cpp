@@ -88,6 +88,7 @@ void TrainConfig::validate() const {
   require(beta2 >= 0 && beta2 < 1, "beta2", "must be in [0, 1)");
   require(eps > 0, "eps", "must be > 0");
   require(d_steps >= 1, "d_steps", "must be >= 1 (got " + std::to_string(d_steps) + ")");
+  require(accumulate >= 1, "accumulate", "must be >= 1 (got " + std::to_string(accumulate) + ")");
   require(ortho >= 0, "ortho", "must be >= 0 (0 turns it off)");
   require(ema_decay >= 0 && ema_decay <= 1, "ema_decay", "must be in [0, 1]");
   require(ema_start >= 0, "ema_start", "must be >= 0");
@@ -95,7 +96,7 @@ void TrainConfig::validate() const {
 
 nlohmann::json to_json(const TrainConfig& c) {
   return {{"batch", c.batch}, {"lr_g", c.lr_g},       {"lr_d", c.lr_d},           {"beta1", c.beta1},
-          {"beta2", c.beta2}, {"eps", c.eps},         {"d_steps", c.d_steps},     {"ortho", c.ortho},
+          {"beta2", c.beta2}, {"eps", c.eps},         {"d_steps", c.d_steps},     {"accumulate", c.accumulate}, {"ortho", c.ortho},
           {"ema_decay", c.ema_decay}, {"ema_start", c.ema_start}, {"seed", c.seed}, {"bf16", c.bf16}};
 }
 
@@ -137,6 +138,7 @@ TrainConfig train_config_from_json(const nlohmann::json& json) {
   read("beta2", config.beta2);
   read("eps", config.eps);
   read("d_steps", config.d_steps);
+  read("accumulate", config.accumulate);
   read("ortho", config.ortho);
   read("ema_decay", config.ema_decay);
   read("ema_start", config.ema_start);
@@ -191,44 +193,58 @@ std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_rea
     return std::pair{z, labels};
   };
 
+  // Each D step and the G step sum the gradients of `accumulate` micro-batches of `batch`, each
+  // loss divided by `accumulate` (BigGAN's num_D_accumulations / num_G_accumulations): the
+  // gradient of the mean loss over accumulate * batch samples. Reported losses are the means.
+  const int64_t k = train_.accumulate;
+  const double scale = 1.0 / static_cast<double>(k);
   std::map<std::string, double> result;
   for (int64_t i = 0; i < train_.d_steps; ++i) {
-    auto [images, labels] = next_real_batch();
-    const int64_t batch = images.size(0);
-    images = images.to(device_, at::kFloat);
-    labels = labels.defined() ? labels.to(long_options) : at::zeros({batch}, long_options);
-    const auto [z, fake_labels] = latents(batch);
-    at::Tensor logits;
-    {
-      CudaAutocast autocast(train_.bf16, device_);
-      at::Tensor fake;
-      {
-        torch::NoGradGuard no_grad;
-        fake = g_->forward(z, fake_labels);
-      }
-      logits = d_->forward(at::cat({fake.to(images.dtype()), images}), at::cat({fake_labels, labels})).to(at::kFloat);
-    }
-    const auto split = logits.split(batch);
-    const HingeDLoss loss = hinge_d_loss(split[1], split[0]);
     optim_d_->zero_grad();
-    (loss.real + loss.fake).backward();
+    double loss_real = 0, loss_fake = 0;
+    for (int64_t micro = 0; micro < k; ++micro) {
+      auto [images, labels] = next_real_batch();
+      const int64_t batch = images.size(0);
+      images = images.to(device_, at::kFloat);
+      labels = labels.defined() ? labels.to(long_options) : at::zeros({batch}, long_options);
+      const auto [z, fake_labels] = latents(batch);
+      at::Tensor logits;
+      {
+        CudaAutocast autocast(train_.bf16, device_);
+        at::Tensor fake;
+        {
+          torch::NoGradGuard no_grad;
+          fake = g_->forward(z, fake_labels);
+        }
+        logits = d_->forward(at::cat({fake.to(images.dtype()), images}), at::cat({fake_labels, labels})).to(at::kFloat);
+      }
+      const auto split = logits.split(batch);
+      const HingeDLoss loss = hinge_d_loss(split[1], split[0]);
+      ((loss.real + loss.fake) * scale).backward();
+      loss_real += loss.real.item<double>() * scale;
+      loss_fake += loss.fake.item<double>() * scale;
+    }
     optim_d_->step();
-    result["d_loss_real"] = loss.real.item<double>();
-    result["d_loss_fake"] = loss.fake.item<double>();
+    result["d_loss_real"] = loss_real;
+    result["d_loss_fake"] = loss_fake;
   }
 
   const FreezeGuard freeze_d(*d_);  // D's parameters get no gradient from the G step
-  const auto [z, fake_labels] = latents(train_.batch);
-  at::Tensor g_loss;
-  {
-    CudaAutocast autocast(train_.bf16, device_);
-    g_loss = hinge_g_loss(d_->forward(g_->forward(z, fake_labels), fake_labels).to(at::kFloat));
-  }
   optim_g_->zero_grad();
-  g_loss.backward();
+  double g_loss_total = 0;
+  for (int64_t micro = 0; micro < k; ++micro) {
+    const auto [z, fake_labels] = latents(train_.batch);
+    at::Tensor g_loss;
+    {
+      CudaAutocast autocast(train_.bf16, device_);
+      g_loss = hinge_g_loss(d_->forward(g_->forward(z, fake_labels), fake_labels).to(at::kFloat));
+    }
+    (g_loss * scale).backward();
+    g_loss_total += g_loss.item<double>() * scale;
+  }
   apply_ortho_regularization(g_->ortho_parameters(), train_.ortho);
   optim_g_->step();
-  result["g_loss"] = g_loss.item<double>();
+  result["g_loss"] = g_loss_total;
 
   ++step_;
   update_ema(*g_ema_, *g_, train_.ema_decay, step_, train_.ema_start);

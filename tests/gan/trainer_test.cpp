@@ -53,7 +53,7 @@ TEST(TrainConfig, JsonRoundTripAndErrors) {
   config.seed = 42;
   config.bf16 = false;
   const nlohmann::json json = to_json(config);
-  EXPECT_EQ(json.size(), 12u);
+  EXPECT_EQ(json.size(), 13u);
   EXPECT_EQ(to_json(train_config_from_json(json)), json);
   EXPECT_EQ(train_config_from_json(nlohmann::json::object()).d_steps, 2);
   auto error_of = [](const nlohmann::json& j) -> std::string {
@@ -65,6 +65,7 @@ TEST(TrainConfig, JsonRoundTripAndErrors) {
     return "";
   };
   EXPECT_NE(error_of({{"d_steps", 0}}).find("d_steps"), std::string::npos);
+  EXPECT_NE(error_of({{"accumulate", 0}}).find("accumulate"), std::string::npos);
   EXPECT_NE(error_of({{"lr_g", -1.0}}).find("lr_g"), std::string::npos);
   EXPECT_NE(error_of({{"batch", "big"}}).find("batch"), std::string::npos);
   EXPECT_NE(error_of({{"seed", -1}}).find("seed"), std::string::npos);
@@ -102,6 +103,27 @@ TEST(GanTrainer, EmaGridsRepeatAndLeaveTheTrainingStreamAlone) {
   const at::Tensor second = a.generate_ema(z, labels, at::make_generator<at::CPUGeneratorImpl>(5));
   EXPECT_TRUE(at::equal(first, second));
   // Rendering (a) or not (b) gives the same training step.
+  EXPECT_EQ(a.train_step(fixed_batches(1)), b.train_step(fixed_batches(1)));
+}
+
+TEST(GanTrainer, AccumulateDrawsKMicroBatchesPerDStep) {
+  TrainConfig config = tiny_train();
+  config.accumulate = 2;
+  config.d_steps = 2;
+  GanTrainer trainer(tiny_model(), config, torch::kCPU);
+  int calls = 0;
+  auto inner = fixed_batches(1);
+  const auto losses = trainer.train_step([&] {
+    ++calls;
+    return inner();
+  });
+  EXPECT_EQ(calls, 4);
+  EXPECT_TRUE(std::isfinite(losses.at("g_loss")));
+  // accumulate = 1 is the plain step: the same as the default config's.
+  GanTrainer a(tiny_model(), tiny_train(), torch::kCPU);
+  TrainConfig one = tiny_train();
+  one.accumulate = 1;
+  GanTrainer b(tiny_model(), one, torch::kCPU);
   EXPECT_EQ(a.train_step(fixed_batches(1)), b.train_step(fixed_batches(1)));
 }
 
