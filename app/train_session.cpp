@@ -119,6 +119,7 @@ const std::vector<ConfigFlag>& train_flags() {
       {"ema-decay", "train", "ema_decay", "Decay of the EMA of G's weights"},
       {"ema-start", "train", "ema_start", "Step from which G_ema averages (before it, G_ema copies G)"},
       {"bf16", "train", "bf16", "bf16 autocast on CUDA (true/false)"},
+      {"init", "train", "init", "Weight init of G and D: ortho, n02 or xavier"},
   };
   return flags;
 }

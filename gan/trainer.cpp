@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gan/ema.h"
+#include "gan/init.h"
 #include "gan/losses.h"
 #include "gan/sampling.h"
 
@@ -89,6 +90,11 @@ void TrainConfig::validate() const {
   require(eps > 0, "eps", "must be > 0");
   require(d_steps >= 1, "d_steps", "must be >= 1 (got " + std::to_string(d_steps) + ")");
   require(accumulate >= 1, "accumulate", "must be >= 1 (got " + std::to_string(accumulate) + ")");
+  try {
+    parse_init(init);
+  } catch (const std::invalid_argument& e) {
+    require(false, "init", e.what());
+  }
   require(ortho >= 0, "ortho", "must be >= 0 (0 turns it off)");
   require(ema_decay >= 0 && ema_decay <= 1, "ema_decay", "must be in [0, 1]");
   require(ema_start >= 0, "ema_start", "must be >= 0");
@@ -97,7 +103,7 @@ void TrainConfig::validate() const {
 nlohmann::json to_json(const TrainConfig& c) {
   return {{"batch", c.batch}, {"lr_g", c.lr_g},       {"lr_d", c.lr_d},           {"beta1", c.beta1},
           {"beta2", c.beta2}, {"eps", c.eps},         {"d_steps", c.d_steps},     {"accumulate", c.accumulate}, {"ortho", c.ortho},
-          {"ema_decay", c.ema_decay}, {"ema_start", c.ema_start}, {"seed", c.seed}, {"bf16", c.bf16}};
+          {"ema_decay", c.ema_decay}, {"ema_start", c.ema_start}, {"seed", c.seed}, {"bf16", c.bf16}, {"init", c.init}};
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& json) {
@@ -116,7 +122,9 @@ TrainConfig train_config_from_json(const nlohmann::json& json) {
     const nlohmann::json& value = json.at(key);
     using Field = std::decay_t<decltype(field)>;
     bool ok = false;
-    if constexpr (std::is_same_v<Field, bool>) {
+    if constexpr (std::is_same_v<Field, std::string>) {
+      ok = value.is_string();
+    } else if constexpr (std::is_same_v<Field, bool>) {
       ok = value.is_boolean();
     } else if constexpr (std::is_floating_point_v<Field>) {
       ok = value.is_number();
@@ -139,6 +147,7 @@ TrainConfig train_config_from_json(const nlohmann::json& json) {
   read("eps", config.eps);
   read("d_steps", config.d_steps);
   read("accumulate", config.accumulate);
+  read("init", config.init);
   read("ortho", config.ortho);
   read("ema_decay", config.ema_decay);
   read("ema_start", config.ema_start);
@@ -157,6 +166,9 @@ GanTrainer::GanTrainer(ModelConfig model, TrainConfig train, torch::Device devic
     g_ = Generator(model_);
     g_ema_ = Generator(model_);
     d_ = Discriminator(model_);
+    const InitKind init = parse_init(train_.init);
+    initialize_weights(*g_, init);
+    initialize_weights(*d_, init);
   });
   g_->to(device_);
   g_ema_->to(device_);

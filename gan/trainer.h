@@ -34,12 +34,13 @@ struct TrainConfig {
   int64_t ema_start = 1000;  // G_ema copies G before this step, averages from it on
   uint64_t seed = 0;
   bool bf16 = true;          // bf16 autocast; only acts on CUDA
+  std::string init = "ortho";  // weight init of G and D: ortho | n02 | xavier (gan/init.h)
 
   // std::invalid_argument naming the field and the fix.
   void validate() const;
 };
 
-// Keys: batch, lr_g, lr_d, beta1, beta2, eps, d_steps, accumulate, ortho, ema_decay, ema_start, seed, bf16.
+// Keys: batch, lr_g, lr_d, beta1, beta2, eps, d_steps, accumulate, ortho, ema_decay, ema_start, seed, bf16, init.
 // from_json: missing keys keep their defaults; unknown keys and wrong types throw.
 nlohmann::json to_json(const TrainConfig& config);
 TrainConfig train_config_from_json(const nlohmann::json& json);

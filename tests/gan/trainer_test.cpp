@@ -53,7 +53,7 @@ TEST(TrainConfig, JsonRoundTripAndErrors) {
   config.seed = 42;
   config.bf16 = false;
   const nlohmann::json json = to_json(config);
-  EXPECT_EQ(json.size(), 13u);
+  EXPECT_EQ(json.size(), 14u);
   EXPECT_EQ(to_json(train_config_from_json(json)), json);
   EXPECT_EQ(train_config_from_json(nlohmann::json::object()).d_steps, 2);
   auto error_of = [](const nlohmann::json& j) -> std::string {
@@ -66,6 +66,8 @@ TEST(TrainConfig, JsonRoundTripAndErrors) {
   };
   EXPECT_NE(error_of({{"d_steps", 0}}).find("d_steps"), std::string::npos);
   EXPECT_NE(error_of({{"accumulate", 0}}).find("accumulate"), std::string::npos);
+  EXPECT_NE(error_of({{"init", "kaiming"}}).find("init"), std::string::npos);
+  EXPECT_NE(error_of({{"init", 1}}).find("init"), std::string::npos);
   EXPECT_NE(error_of({{"lr_g", -1.0}}).find("lr_g"), std::string::npos);
   EXPECT_NE(error_of({{"batch", "big"}}).find("batch"), std::string::npos);
   EXPECT_NE(error_of({{"seed", -1}}).find("seed"), std::string::npos);
