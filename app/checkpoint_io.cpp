@@ -49,7 +49,7 @@ void print_attention_blocks(std::ostream& out, const nlohmann::json& manifest) {
 void print_parameter_counts(std::ostream& out, const std::filesystem::path& step_dir, const nlohmann::json& manifest) {
   out << "tensors per file (parameters and buffers):\n";
   for (const auto& stem : manifest.value("files", nlohmann::json::array())) {
-    auto tensors = checkpoints::read_tensors(step_dir, stem.get<std::string>());
+    auto tensors = checkpoints::read_tensors(step_dir, stem.get<std::string>(), manifest);
     int64_t elements = 0;
     for (const auto& [name, tensor] : tensors) elements += tensor.numel();
     out << "  " << stem.get<std::string>() << ".pt: " << tensors.size() << " tensors, " << elements << " values\n";

@@ -3,8 +3,18 @@
 // Exit codes: 0 finished; 1 runtime failure (including non-finite losses, which are never
 // checkpointed); 2 usage error; 128 + signal (130 Ctrl-C, 143 SIGTERM) when stopped by a
 // signal, after writing a checkpoint of the last completed step.
+//
+// Distributed (RANK and WORLD_SIZE set, e.g. by torchrun): every rank runs this command with the
+// same arguments; rank 0 alone writes config.json, checkpoints, samples, metrics, TensorBoard
+// events and the progress output. The ranks agree every step on stopping (a signal on any rank)
+// and on non-finite losses through a small all-reduce, so they stop at the same step, rank 0
+// checkpoints it and all exit with the same code; a rank that dies or stalls makes the others
+// fail with exit code 1 within --dist-timeout.
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <memory>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -22,6 +32,8 @@
 #include "checkpoints/atomic_file.h"
 #include "checkpoints/checkpoint.h"
 #include "checkpoints/rng_state.h"
+#include "checkpoints/run_lock.h"
+#include "gan/process_group.h"
 
 namespace longgan::app {
 namespace {
@@ -83,6 +95,53 @@ std::string describe(const std::map<std::string, double>& losses) {
   return text.str();
 }
 
+// Removes temporaries left by dead processes (kill, full disk) in the run directory, saying so.
+void remove_leftovers(const fs::path& out) {
+  for (const fs::path& dir : {out, out / "samples", out / "best"}) {
+    for (const auto& path : checkpoints::remove_stale_temporaries(dir, /*include_own=*/false)) {
+      std::cerr << "removed leftover temporary '" << path.string() << "' (its writer process no longer exists)"
+                << std::endl;
+    }
+  }
+}
+
+// The resumed checkpoint, read and verified; a damaged one is named with the previous intact step.
+checkpoints::Checkpoint read_resume_checkpoint(const fs::path& out, const fs::path& dir) {
+  try {
+    return checkpoints::read_checkpoint(dir);
+  } catch (const std::runtime_error& e) {
+    int64_t step = 0;
+    try {
+      step = checkpoints::read_manifest(dir).value("step", int64_t{0});
+    } catch (const std::exception&) {
+      for (const auto& [s, d] : checkpoints::list_checkpoints(out)) step = std::max(step, s + 1);
+    }
+    std::string message = std::string("cannot resume: ") + e.what();
+    if (auto intact = checkpoints::newest_intact_checkpoint(out, step)) {
+      message += "\nthe previous intact checkpoint is '" + intact->string() + "'; to resume from it, move the damaged one aside " +
+                 "and point 'latest' at it:\n  mv " + dir.string() + " " + (out / ("damaged-" + dir.filename().string())).string() +
+                 " && echo " + intact->filename().string() + " > " + (out / "latest").string();
+    } else {
+      message += "\nno earlier intact checkpoint exists in '" + out.string() + "'";
+    }
+    throw std::runtime_error(message);
+  }
+}
+
+// Test hook: env LONGGAN_TEST_INF_IN_STATE_AT_STEP=N puts inf into Adam's state from step N on,
+// as a huge learning rate does, to exercise the non-finite state check.
+void inject_inf_for_tests(checkpoints::TensorMap& state, int64_t step) {
+  const char* at_step = std::getenv("LONGGAN_TEST_INF_IN_STATE_AT_STEP");
+  if (at_step == nullptr || *at_step == '\0' || step < std::atoll(at_step)) return;
+  for (auto& [name, tensor] : state) {
+    if (name.find("exp_avg_sq") != std::string::npos && tensor.is_floating_point()) {
+      tensor = tensor.clone();
+      tensor.view(-1)[0] = std::numeric_limits<float>::infinity();
+      return;
+    }
+  }
+}
+
 }  // namespace
 
 int run_train(int argc, char** argv) {
@@ -94,7 +153,15 @@ int run_train(int argc, char** argv) {
   options.add_options()("data", "Packed dataset from 'longgan prepare'", cxxopts::value<std::string>())(
       "out", "Run directory", cxxopts::value<std::string>())(
       "config", "JSON file with sections run, model, train (as DIR/config.json); flags override it",
-      cxxopts::value<std::string>())("resume", "Continue from the latest checkpoint in --out");
+      cxxopts::value<std::string>())("resume", "Continue from the latest checkpoint in --out")(
+      "allow-data-change", "With --resume: continue on a dataset whose fingerprint differs from the checkpoint's");
+  options.add_options("Distributed (when started by torchrun: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)")(
+      "dist-timeout", "Seconds a rank waits for the others (joining, each collective) before failing",
+      cxxopts::value<double>()->default_value("300"))(
+      "sync-bn", "Batch norm statistics of G over all ranks' batches (true/false)",
+      cxxopts::value<std::string>()->default_value("true"))(
+      "dist-check-every", "Check every N steps that all ranks hold identical weights and buffers (0: only at the start)",
+      cxxopts::value<int64_t>()->default_value("0"));
   add_config_flags(options, "Run", run_flags());
   add_config_flags(options, "Model", model_flags());
   add_config_flags(options, "Training", train_flags());
@@ -102,13 +169,37 @@ int run_train(int argc, char** argv) {
   if (!parsed) return 0;
   const auto& args = *parsed;
   const fs::path out = required<std::string>(args, "out");
+  const double dist_timeout = args["dist-timeout"].as<double>();
+  if (!(dist_timeout > 0)) throw UsageError("--dist-timeout must be > 0 seconds");
+  const std::string sync_bn = args["sync-bn"].as<std::string>();
+  if (sync_bn != "true" && sync_bn != "false") throw UsageError("--sync-bn must be true or false, got '" + sync_bn + "'");
+  const int64_t dist_check_every = args["dist-check-every"].as<int64_t>();
+  if (dist_check_every < 0) throw UsageError("--dist-check-every must be >= 0");
+  // One trainer per run directory (kernel-released flock, rank 0 only). Taken first when the
+  // directory exists, else once everything is validated, just before the first write.
+  const auto dist_env = gan::dist_environment();
+  const bool locks_run = !dist_env || dist_env->rank == 0;
+  std::optional<checkpoints::RunLock> lock;
+  if (locks_run && fs::is_directory(out)) {
+    lock.emplace(out);
+    remove_leftovers(out);
+  }
 
   // Effective config: defaults <- resumed checkpoint's config <- --config file <- flags.
   nlohmann::json config = default_session_config();
   config["run"] = default_run_section();
   std::optional<fs::path> resume_from;
   if (args.count("resume")) {
-    resume_from = checkpoints::latest_checkpoint(out);
+    try {
+      resume_from = checkpoints::latest_checkpoint(out);
+    } catch (const std::runtime_error& e) {  // `latest` names a missing or incomplete step directory
+      std::string message = std::string("cannot resume: ") + e.what();
+      if (auto intact = checkpoints::newest_intact_checkpoint(out, std::numeric_limits<int64_t>::max())) {
+        message += "\nthe newest intact checkpoint is '" + intact->string() + "'; to resume from it: echo " +
+                   intact->filename().string() + " > " + (out / "latest").string();
+      }
+      throw std::runtime_error(message);
+    }
     if (resume_from) overlay_config(config, checkpoints::read_manifest(*resume_from)["config"], resume_from->string());
   } else if (!checkpoints::list_checkpoints(out).empty()) {
     throw UsageError("'" + out.string() + "' already holds checkpoints: pass --resume to continue that run, "
@@ -126,25 +217,63 @@ int run_train(int argc, char** argv) {
   }
   if (run["eval_n"].get<int64_t>() < 2) throw UsageError("run.eval_n must be >= 2");
 
-  TrainSession session(config);  // validates model/train config, opens the data
+  std::unique_ptr<gan::ProcessGroup> group;
+  if (auto env = gan::dist_environment()) {
+    const std::string device = run["device"].get<std::string>();
+    group = std::make_unique<gan::ProcessGroup>(
+        *env, device == "cuda" ? c10::DeviceType::CUDA : c10::DeviceType::CPU,
+        std::chrono::milliseconds(static_cast<int64_t>(dist_timeout * 1000)));
+  }
+  const bool main_rank = !group || group->rank() == 0;
+  std::ostream quiet(nullptr);  // the output of ranks other than 0
+  std::ostream& console = main_rank ? std::cout : quiet;
+  if (group && main_rank) {
+    std::cout << "distributed: " << group->size() << " ranks (" << group->backend_name() << "), batch "
+              << config["train"]["batch"].get<int64_t>() << " per rank, "
+              << config["train"]["batch"].get<int64_t>() * group->size() << " in all" << std::endl;
+  }
+
+  TrainSession session(config, DistributedOptions{group.get(), sync_bn == "true"});  // validates, opens the data
   config["model"] = session.model_json();
   config["train"] = session.train_json();
-  if (!resume_from) std::cout << session.model_summary() << std::endl;
-  fs::create_directories(out / "samples");
-  checkpoints::write_file_atomic(out / "config.json", config.dump(2) + "\n");
-  checkpoints::CheckpointWriter writer(
-      out, checkpoints::RetentionPolicy{.keep_last = run["keep"].get<int>(), .keep_every = run["keep_every"].get<int64_t>()});
+  checkpoints::RetentionPolicy retention{.keep_last = run["keep"].get<int>(), .keep_every = run["keep_every"].get<int64_t>()};
+  retention.validate();
 
+  // Everything is validated (including the resumed state against the model) before anything is written.
   int64_t step = 0;
   if (resume_from) {
-    auto checkpoint = checkpoints::read_checkpoint(*resume_from);
+    auto checkpoint = read_resume_checkpoint(out, *resume_from);
     step = checkpoint.step;
+    const auto recorded = checkpoint.manifest.value("data", nlohmann::json::object());
+    const auto current = session.data_fingerprint();
+    if (recorded.contains("fingerprint") && recorded["fingerprint"] != current["fingerprint"] &&
+        !args.count("allow-data-change")) {
+      throw UsageError("the data differs from the checkpoint's: '" + (*resume_from / "manifest.json").string() +
+                       "' was trained on '" + recorded.value("file", std::string("?")) + "' (fingerprint " +
+                       recorded["fingerprint"].dump() + "), --data is '" + current["file"].get<std::string>() +
+                       "' (fingerprint " + current["fingerprint"].dump() +
+                       "); pass the original file, or --allow-data-change to continue on this one");
+    }
     session.load_state(join_state(checkpoint.files));  // throws listing mismatching names/shapes
-    std::cout << "resuming from " << resume_from->string() << " (step " << step << ")" << std::endl;
-  } else if (args.count("resume")) {
-    std::cout << "no checkpoint in '" << out.string() << "' yet: starting a new run" << std::endl;
   }
-  truncate_metrics(out / "metrics.jsonl", step);
+  if (locks_run && !lock) {
+    lock.emplace(out);
+    remove_leftovers(out);
+  }
+  if (!resume_from) console << session.model_summary() << std::endl;
+  std::unique_ptr<checkpoints::CheckpointWriter> writer;
+  if (main_rank) {
+    fs::create_directories(out / "samples");
+    checkpoints::write_file_atomic(out / "config.json", config.dump(2) + "\n");
+    writer = std::make_unique<checkpoints::CheckpointWriter>(out, retention);
+  }
+  if (resume_from) {
+    console << "resuming from " << resume_from->string() << " (step " << step << ")" << std::endl;
+  } else if (args.count("resume")) {
+    console << "no checkpoint in '" << out.string() << "' yet: starting a new run" << std::endl;
+  }
+  if (main_rank) truncate_metrics(out / "metrics.jsonl", step);
+  session.check_replicas();  // distributed: every rank starts from the same weights
 
   std::optional<fs::path> last_good = resume_from;
   auto manifest_of = [&](const nlohmann::json& metrics) {
@@ -155,11 +284,28 @@ int run_train(int argc, char** argv) {
                           {"data", session.data_fingerprint()},
                           {"metrics", metrics}};
   };
-  auto save = [&](const nlohmann::json& metrics) {
-    last_good = writer.write(step, manifest_of(metrics), split_state(session.state()));
+  auto non_finite_stop = [&](const checkpoints::NonFiniteStateError& e) {
+    return std::runtime_error("non-finite training state at step " + std::to_string(step) + ": " + e.what() +
+                              "; it was not checkpointed. Last good checkpoint: " +
+                              (last_good ? last_good->string() : std::string("none")) +
+                              ". Lower the learning rates or resume from that checkpoint with another --seed.");
   };
-  TrainEvaluator evaluator(run, out, session);  // with --eval-every: the network and the data's features
-  EventWriter events(out / "tensorboard");
+  auto save = [&](const nlohmann::json& metrics) {
+    auto state = session.state();
+    inject_inf_for_tests(state, step);
+    try {
+      if (writer) last_good = writer->write(step, manifest_of(metrics), split_state(state));
+    } catch (const checkpoints::NonFiniteStateError& e) {
+      throw non_finite_stop(e);
+    }
+  };
+  // Rank 0 only: with --eval-every, the network and the data's features; the event files.
+  std::unique_ptr<TrainEvaluator> evaluator;
+  std::unique_ptr<EventWriter> events;
+  if (main_rank) {
+    evaluator = std::make_unique<TrainEvaluator>(run, out, session);
+    events = std::make_unique<EventWriter>(out / "tensorboard");
+  }
   const std::map<std::string, double> learning_rates{{"lr/G", config["train"]["lr_g"].get<double>()},
                                                      {"lr/D", config["train"]["lr_d"].get<double>()}};
 
@@ -167,18 +313,48 @@ int run_train(int argc, char** argv) {
   const int64_t last_step = run["steps"].get<int64_t>();
   const int64_t sample_every = run["sample_every"].get<int64_t>();
   const int64_t checkpoint_every = run["checkpoint_every"].get<int64_t>();
-  ProgressPrinter progress(std::cout, step, last_step, stdout_is_terminal(), run["log_every"].get<int64_t>());
-  std::ofstream metrics_log(out / "metrics.jsonl", std::ios::app);
+  ProgressPrinter progress(console, step, last_step, stdout_is_terminal(), run["log_every"].get<int64_t>());
+  std::ofstream metrics_log;
+  if (main_rank) metrics_log.open(out / "metrics.jsonl", std::ios::app);
   nlohmann::json metrics = nlohmann::json::object();
   int64_t images = 0;
   double training_seconds = 0;  // excludes evaluations, for images/s
   bool saved = resume_from.has_value();
-  while (step < last_step && stop_signal() == 0) {
+  // The signal that stops the run: this process's, or in a distributed run the largest one any
+  // rank received (agreed after each step).
+  int stop = stop_signal();
+  while (step < last_step && stop == 0) {
     const auto step_start = std::chrono::steady_clock::now();
     auto losses = session.train_step();
     ++step;
     images += session.images_per_step();
-    if (!all_finite(losses)) {
+    bool finite = all_finite(losses);
+    stop = stop_signal();
+    if (group) {
+      const torch::Device flags_device = run["device"].get<std::string>() == "cuda"
+                                             ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(group->local_rank()))
+                                             : torch::Device(torch::kCPU);
+      at::Tensor flags = at::tensor({static_cast<double>(stop), finite ? 0.0 : 1.0}, at::kDouble).to(flags_device);
+      group->all_reduce_max(flags);
+      flags = flags.cpu();
+      stop = static_cast<int>(flags[0].item<double>());
+      if (flags[1].item<double>() > 0 && finite) {
+        progress.finish();
+        throw std::runtime_error("non-finite loss on another rank at step " + std::to_string(step) +
+                                 "; nothing was checkpointed for it. Last good checkpoint: " +
+                                 (last_good ? last_good->string() : std::string("none")));
+      }
+      // The losses logged are the means over ranks (those of the global batch).
+      std::vector<double> values;
+      for (const auto& [name, value] : losses) values.push_back(value);
+      std::vector<at::Tensor> sums{at::tensor(values, at::kDouble).to(flags_device)};
+      group->all_reduce_sum(sums);
+      const at::Tensor means = sums[0].cpu() / group->size();
+      int64_t i = 0;
+      for (auto& [name, value] : losses) value = means[i++].item<double>();
+    }
+    if (dist_check_every > 0 && step % dist_check_every == 0) session.check_replicas();
+    if (!finite) {
       progress.finish();
       throw std::runtime_error("non-finite loss at step " + std::to_string(step) + " (" + describe(losses) +
                                "); nothing was checkpointed for it. Last good checkpoint: " +
@@ -195,23 +371,29 @@ int run_train(int argc, char** argv) {
     scalars["images_per_second"] = training_seconds > 0 ? static_cast<double>(images) / training_seconds : 0.0;
     progress.update(step, images, losses);
     std::optional<Scores> scores;
-    if (evaluator.due(step)) {
+    if (evaluator && evaluator->due(step)) {
       progress.finish();
-      scores = evaluator.evaluate(step);
+      scores = evaluator->evaluate(step);
       for (const char* key : {"fid", "kid_mean", "kid_std"}) metrics[key] = scores->to_json()[key];
       scalars["eval/fid"] = scores->fid;
       scalars["eval/kid_mean"] = scores->kid.mean;
     }
-    metrics_log << metrics.dump() << "\n" << std::flush;
-    events.add_scalars(step, scalars);
-    if (sample_every > 0 && step % sample_every == 0) {
+    if (main_rank) {
+      metrics_log << metrics.dump() << "\n" << std::flush;
+      events->add_scalars(step, scalars);
+    }
+    if (main_rank && sample_every > 0 && step % sample_every == 0) {
       const at::Tensor grid = make_grid(session.fixed_samples(run["samples"].get<int64_t>()));
       const std::string png = encode_png(grid);
       checkpoints::write_file_atomic(out / "samples" / (checkpoints::step_dir_name(step) + ".png"), png);
-      events.add_image(step, "samples", png, grid.size(0), grid.size(1), grid.size(2));
+      events->add_image(step, "samples", png, grid.size(0), grid.size(1), grid.size(2));
     }
-    if (scores && evaluator.keep_if_best(step, *scores, manifest_of(metrics), split_state(session.state()))) {
-      std::cout << "new best FID " << scores->fid << ": " << (out / "best").string() << std::endl;
+    try {
+      if (scores && evaluator->keep_if_best(step, *scores, manifest_of(metrics), split_state(session.state()))) {
+        std::cout << "new best FID " << scores->fid << ": " << (out / "best").string() << std::endl;
+      }
+    } catch (const checkpoints::NonFiniteStateError& e) {
+      throw non_finite_stop(e);
     }
     saved = false;
     if ((checkpoint_every > 0 && step % checkpoint_every == 0) || step == last_step) {
@@ -220,14 +402,15 @@ int run_train(int argc, char** argv) {
     }
   }
   progress.finish();
-  if (int signal = stop_signal(); signal != 0) {
-    if (!saved) save(metrics);
-    std::cout << "stopped by signal " << signal << " at step " << step << "; checkpoint: "
+  if (stop != 0 && !saved) save(metrics);
+  if (group) group->barrier();  // the last checkpoint is complete before any rank exits
+  if (int signal = stop; signal != 0) {
+    console << "stopped by signal " << signal << " at step " << step << "; checkpoint: "
               << (last_good ? last_good->string() : std::string("none")) << "\nresume with: longgan train --out "
               << out.string() << " --resume" << std::endl;
     return 128 + signal;
   }
-  std::cout << "done: step " << step << ", checkpoint " << (last_good ? last_good->string() : std::string("none"))
+  console << "done: step " << step << ", checkpoint " << (last_good ? last_good->string() : std::string("none"))
             << std::endl;
   return 0;
 }

@@ -136,15 +136,35 @@ struct TrainSession::Impl {
   uint64_t seed;
   gan::GanTrainer trainer;
   std::unique_ptr<datasets::Loader> loader;
+  DistributedOptions distributed;
 
-  Impl(const nlohmann::json& config, gan::ModelConfig m, gan::TrainConfig t)
+  Impl(const nlohmann::json& config, gan::ModelConfig m, gan::TrainConfig t, DistributedOptions dist)
       : model(std::move(m)),
         train(std::move(t)),
-        device(parse_device(config["run"]["device"].get<std::string>())),
+        device(rank_device(parse_device(config["run"]["device"].get<std::string>()), dist)),
         data(config["run"]["data"].get<std::string>()),
         seed(config["run"]["seed"].get<uint64_t>()),
-        trainer(model, train, device) {
+        trainer(model, train, device),
+        distributed(dist) {
+    if (gan::ProcessGroup* group = distributed.group) {
+      trainer.set_data_parallel({group->rank(), group->size(), [group](torch::nn::Module& module) {
+                                   gan::average_gradients(*group, module.parameters());
+                                 }});
+      if (distributed.sync_batch_norm) trainer.generator()->set_process_group(group);
+    }
     open_loader(0);
+  }
+
+  // One GPU per local rank.
+  static torch::Device rank_device(torch::Device device, const DistributedOptions& dist) {
+    if (!device.is_cuda() || dist.group == nullptr) return device;
+    const int count = static_cast<int>(torch::cuda::device_count());
+    if (dist.group->local_rank() >= count) {
+      throw std::runtime_error("local rank " + std::to_string(dist.group->local_rank()) + " has no GPU: " +
+                               std::to_string(count) + " are visible; start at most that many ranks per machine "
+                               "(torchrun --nproc-per-node)");
+    }
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(dist.group->local_rank()));
   }
 
   void open_loader(int64_t position) {
@@ -154,6 +174,10 @@ struct TrainSession::Impl {
     options.seed = seed;
     options.pin_memory = device.is_cuda();
     options.start_position = position;
+    if (distributed.group != nullptr) {
+      options.shard = distributed.group->rank();
+      options.shards = distributed.group->size();
+    }
     auto next = std::make_unique<datasets::Loader>(data, options);
     const auto& header = next->reader().header();
     if (header.height != model.resolution || header.width != model.resolution) {
@@ -181,8 +205,8 @@ gan::TrainConfig train_of(const nlohmann::json& config) {
 }
 }  // namespace
 
-TrainSession::TrainSession(const nlohmann::json& config)
-    : impl_(std::make_unique<Impl>(config, model_of(config), train_of(config))) {}
+TrainSession::TrainSession(const nlohmann::json& config, DistributedOptions distributed)
+    : impl_(std::make_unique<Impl>(config, model_of(config), train_of(config), distributed)) {}
 TrainSession::~TrainSession() = default;
 
 std::map<std::string, double> TrainSession::train_step() {
@@ -194,7 +218,41 @@ std::map<std::string, double> TrainSession::train_step() {
   });
 }
 
-int64_t TrainSession::images_per_step() const { return impl_->train.batch * impl_->train.d_steps * impl_->train.accumulate; }
+int64_t TrainSession::images_per_step() const {
+  const int64_t ranks = impl_->distributed.group != nullptr ? impl_->distributed.group->size() : 1;
+  return impl_->train.batch * impl_->train.d_steps * impl_->train.accumulate * ranks;
+}
+
+void TrainSession::check_replicas() {
+  gan::ProcessGroup* group = impl_->distributed.group;
+  if (group == nullptr || group->size() == 1) return;
+  // Every entry of G., G_ema. and D. as float64 (integers such as num_batches_tracked are exact
+  // there); its element-wise max and min over ranks equal it only if all ranks agree.
+  auto state = impl_->trainer.state();
+  std::vector<std::string> names;
+  std::vector<at::Tensor> pieces;
+  for (const auto& [name, tensor] : state) {
+    if (!(name.starts_with("G.") || name.starts_with("G_ema.") || name.starts_with("D.")) || !tensor.defined()) continue;
+    names.push_back(name);
+    pieces.push_back(tensor.to(impl_->device, at::kDouble).reshape({-1}));
+  }
+  at::Tensor local = at::cat(pieces);
+  at::Tensor high = local.clone(), low = local.clone();
+  group->all_reduce_max(high);
+  group->all_reduce_min(low);
+  if (at::equal(high, low)) return;
+  int64_t offset = 0;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const int64_t n = pieces[i].numel();
+    if (!at::equal(high.narrow(0, offset, n), low.narrow(0, offset, n))) {
+      const double spread = (high.narrow(0, offset, n) - low.narrow(0, offset, n)).max().item<double>();
+      throw std::runtime_error("distributed replica check at step " + std::to_string(impl_->trainer.step()) +
+                               ": " + names[i] + " differs between ranks (max spread " + std::to_string(spread) +
+                               "); the ranks no longer train the same model");
+    }
+    offset += n;
+  }
+}
 
 checkpoints::TensorMap TrainSession::state() {
   auto state = impl_->trainer.state();

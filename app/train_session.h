@@ -12,6 +12,7 @@
 #include "app/run_config.h"
 #include "attention/attention.h"
 #include "checkpoints/checkpoint.h"
+#include "gan/process_group.h"
 
 namespace longgan::app {
 
@@ -29,14 +30,29 @@ std::string describe_model(const nlohmann::json& model_section);
 // A trainer over the data file of config["run"]["data"], seeded by config["run"]["seed"], on
 // config["run"]["device"]. Its state (networks, optimizers, loader position, RNG states)
 // round-trips through state()/load_state() for bit-exact resume.
+//
+// With a process group (distributed training, one session per rank): the session is that
+// rank's replica. It trains on its shard of every global batch (train.batch per rank), on the
+// GPU of its local rank when the device is cuda, averages the gradients of D and G across ranks
+// before each optimizer step, and (sync_batch_norm) computes G's batch norm statistics over the
+// global batch. The group must outlive the session.
+struct DistributedOptions {
+  gan::ProcessGroup* group = nullptr;
+  bool sync_batch_norm = true;
+};
+
 class TrainSession {
  public:
-  explicit TrainSession(const nlohmann::json& config);
+  explicit TrainSession(const nlohmann::json& config, DistributedOptions distributed = {});
   ~TrainSession();
 
   // One G step (with its D steps); returns the losses of the step.
   std::map<std::string, double> train_step();
+  // Images of one step over all ranks.
   int64_t images_per_step() const;
+  // Distributed: throws std::runtime_error naming the first tensor of G, G_ema or D (parameters
+  // and buffers, spectral norm u vectors included) that is not identical on all ranks.
+  void check_replicas();
   checkpoints::TensorMap state();
   // Throws std::runtime_error listing mismatching names and shapes.
   void load_state(const checkpoints::TensorMap& state);

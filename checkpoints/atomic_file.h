@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace longgan::checkpoints {
 
@@ -21,6 +22,11 @@ void fsync_directory(const std::filesystem::path& dir);
 // Removes a file or a directory tree; no error when it does not exist. (std::filesystem::remove_all
 // must not be used: libtorch.so exports its own copy of std::filesystem, whose remove_all crashes.)
 void remove_tree(const std::filesystem::path& path);
+
+// Removes the temporaries ".tmp-...-<pid>" (files or directories) in `dir` whose writer process no
+// longer exists (and, with include_own, this process's own); returns what it removed. Temporaries
+// of live processes are left alone: the run-directory lock makes those rare, but never fatal.
+std::vector<std::filesystem::path> remove_stale_temporaries(const std::filesystem::path& dir, bool include_own);
 
 // The whole content of a file; std::runtime_error naming the path when it cannot be read.
 std::string read_file(const std::filesystem::path& path);

@@ -54,6 +54,62 @@ std::optional<std::string> read_latest_name(const fs::path& run_dir) {
   return name;
 }
 
+// "step-000123" -> missing file names of the manifest's list (empty when all are present);
+// nullopt when the manifest cannot be read.
+std::optional<std::vector<std::string>> missing_files(const fs::path& step_dir) {
+  nlohmann::json manifest;
+  try {
+    manifest = nlohmann::json::parse(read_file(step_dir / kManifest));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::vector<std::string> missing;
+  if (!manifest.is_object()) return std::nullopt;
+  for (const auto& stem : manifest.value("files", nlohmann::json::array())) {
+    if (!stem.is_string()) return std::nullopt;
+    std::error_code ec;
+    if (!fs::exists(step_dir / (stem.get<std::string>() + ".pt"), ec)) missing.push_back(stem.get<std::string>() + ".pt");
+  }
+  return missing;
+}
+
+// The checksum the manifest records for `file_name` ("G.pt"), or nullopt (older checkpoints).
+std::optional<std::string> recorded_checksum(const nlohmann::json& manifest, const std::string& file_name) {
+  if (!manifest.contains("checksums") || !manifest["checksums"].is_object()) return std::nullopt;
+  const auto& sums = manifest["checksums"];
+  if (!sums.contains(file_name) || !sums[file_name].is_string()) return std::nullopt;
+  return sums[file_name].get<std::string>();
+}
+
+void check_checksum(const nlohmann::json& manifest, const fs::path& file, const std::string& bytes) {
+  auto expected = recorded_checksum(manifest, file.filename().string());
+  if (!expected) {
+    if (manifest.contains("checksums")) {
+      throw std::runtime_error("checkpoint file '" + file.string() + "' has no checksum in its manifest: damaged manifest");
+    }
+    return;  // written before checksums were recorded: accepted (info --verify warns)
+  }
+  std::string actual = file_checksum(bytes);
+  if (actual != *expected) {
+    throw std::runtime_error("checkpoint file '" + file.string() + "' is damaged: its checksum " + actual +
+                             " differs from the " + *expected + " recorded when it was written");
+  }
+}
+
+// Throws NonFiniteStateError naming the first floating tensor holding inf or NaN.
+void check_finite(const std::map<std::string, TensorMap>& files) {
+  for (const auto& [stem, tensors] : files) {
+    for (const auto& [name, tensor] : tensors) {
+      if (!tensor.defined() || !(tensor.is_floating_point() || tensor.is_complex())) continue;
+      const int64_t bad = tensor.numel() - at::isfinite(tensor).sum().item<int64_t>();
+      if (bad > 0) {
+        throw NonFiniteStateError("tensor '" + name + "' of " + stem + ".pt holds " + std::to_string(bad) +
+                                  " non-finite value(s) (inf or NaN)");
+      }
+    }
+  }
+}
+
 void pause_for_tests() {
   const char* pause = std::getenv("LONGGAN_TEST_PAUSE_IN_CHECKPOINT");
   if (pause == nullptr || *pause == '\0') return;
@@ -61,6 +117,18 @@ void pause_for_tests() {
 }
 
 }  // namespace
+
+std::string file_checksum(std::string_view bytes) {
+  // FNV-1a, 64-bit: small and enough to catch damaged bytes (not an adversarial hash).
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (unsigned char byte : bytes) {
+    hash ^= byte;
+    hash *= 0x100000001b3ULL;
+  }
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "fnv1a64:%016llx", static_cast<unsigned long long>(hash));
+  return buffer;
+}
 
 std::string step_dir_name(int64_t step) {
   if (step < 0) throw std::invalid_argument("checkpoint step must be >= 0, got " + std::to_string(step));
@@ -124,16 +192,14 @@ CheckpointWriter::CheckpointWriter(fs::path run_dir, RetentionPolicy policy)
 }
 
 void CheckpointWriter::remove_stale_temporaries() const {
-  for (const auto& entry : fs::directory_iterator(run_dir_)) {
-    std::string name = entry.path().filename().string();
-    if (entry.is_directory() && name.rfind(kTmpPrefix, 0) == 0) remove_tree(entry.path());
-  }
+  checkpoints::remove_stale_temporaries(run_dir_, /*include_own=*/true);
 }
 
 fs::path CheckpointWriter::write(int64_t step, const nlohmann::json& manifest,
                                  const std::map<std::string, TensorMap>& files) {
   if (!manifest.is_object()) throw std::invalid_argument("checkpoint manifest must be a JSON object");
   const std::string name = step_dir_name(step);
+  check_finite(files);  // before anything is written: a non-finite state is never checkpointed
   fs::create_directories(run_dir_);
   remove_stale_temporaries();
 
@@ -143,16 +209,24 @@ fs::path CheckpointWriter::write(int64_t step, const nlohmann::json& manifest,
   full["format_version"] = kFormatVersion;
   full["step"] = step;
   full["files"] = nlohmann::json::array();
-  for (const auto& [stem, tensors] : files) {
-    if (stem.empty() || stem.find('/') != std::string::npos || stem == "manifest") {
-      throw std::invalid_argument("checkpoint file name '" + stem + "' is not allowed");
+  full["checksums"] = nlohmann::json::object();
+  try {
+    for (const auto& [stem, tensors] : files) {
+      if (stem.empty() || stem.find('/') != std::string::npos || stem == "manifest") {
+        throw std::invalid_argument("checkpoint file name '" + stem + "' is not allowed");
+      }
+      const std::string bytes = serialize_tensors(tensors);
+      write_file_durable(tmp / (stem + ".pt"), bytes);
+      full["files"].push_back(stem);
+      full["checksums"][stem + ".pt"] = file_checksum(bytes);
     }
-    write_file_durable(tmp / (stem + ".pt"), serialize_tensors(tensors));
-    full["files"].push_back(stem);
+    pause_for_tests();
+    write_file_durable(tmp / kManifest, full.dump(2) + "\n");
+    fsync_directory(tmp);
+  } catch (...) {
+    remove_tree(tmp);  // our own partial directory: a full disk must not stay full
+    throw;
   }
-  pause_for_tests();
-  write_file_durable(tmp / kManifest, full.dump(2) + "\n");
-  fsync_directory(tmp);
 
   const fs::path final_dir = run_dir_ / name;
   if (fs::exists(final_dir)) {
@@ -178,8 +252,15 @@ void CheckpointWriter::prune() const {
     if (recent || periodic || fs::exists(dir / kKeepMarker)) keep.insert(dir);
   }
   for (const auto& [step, dir] : all) {
-    if (!keep.count(dir)) remove_tree(dir);
+    if (keep.count(dir)) continue;
+    // Rename first: a kill while deleting leaves a temporary (removed later), never a step
+    // directory with some of its files.
+    const fs::path trash = run_dir_ / (std::string(kTmpPrefix) + "trash-" + dir.filename().string() + "-" +
+                                       std::to_string(::getpid()));
+    fs::rename(dir, trash);
+    remove_tree(trash);
   }
+  fsync_directory(run_dir_);
 }
 
 void mark_keep(const fs::path& step_dir) {
@@ -194,7 +275,9 @@ std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const fs::path& run_d
   if (!fs::is_directory(run_dir)) return found;
   for (const auto& entry : fs::directory_iterator(run_dir)) {
     auto step = parse_step_dir_name(entry.path().filename().string());
-    if (step && entry.is_directory() && fs::exists(entry.path() / kManifest)) found.emplace_back(*step, entry.path());
+    if (!step || !entry.is_directory() || !fs::exists(entry.path() / kManifest)) continue;
+    auto missing = missing_files(entry.path());
+    if (missing && missing->empty()) found.emplace_back(*step, entry.path());
   }
   std::sort(found.begin(), found.end());
   return found;
@@ -206,6 +289,10 @@ std::optional<fs::path> latest_checkpoint(const fs::path& run_dir) {
     if (!fs::exists(dir / kManifest)) {
       throw std::runtime_error("'" + (run_dir / kLatest).string() + "' names '" + *name +
                                "', which is missing or has no " + kManifest);
+    }
+    if (auto missing = missing_files(dir); missing && !missing->empty()) {
+      throw std::runtime_error("checkpoint '" + dir.string() + "' is incomplete: file '" + (dir / missing->front()).string() +
+                               "' is missing");
     }
     return dir;
   }
@@ -246,10 +333,48 @@ nlohmann::json read_manifest(const fs::path& step_dir) {
   return manifest;
 }
 
-TensorMap read_tensors(const fs::path& step_dir, const std::string& file_stem) {
+TensorMap read_tensors(const fs::path& step_dir, const std::string& file_stem, const nlohmann::json& manifest) {
   fs::path file = step_dir / (file_stem + ".pt");
   if (!fs::exists(file)) throw std::runtime_error("checkpoint tensor file '" + file.string() + "' is missing");
-  return deserialize_tensors(read_file(file), file.string());
+  std::string bytes = read_file(file);
+  check_checksum(manifest, file, bytes);
+  return deserialize_tensors(bytes, file.string());
+}
+
+TensorMap read_tensors(const fs::path& step_dir, const std::string& file_stem) {
+  return read_tensors(step_dir, file_stem, read_manifest(step_dir));
+}
+
+std::vector<std::string> verify_checkpoint(const fs::path& step_dir, bool* has_checksums) {
+  std::vector<std::string> problems;
+  if (has_checksums) *has_checksums = false;
+  nlohmann::json manifest;
+  try {
+    manifest = read_manifest(step_dir);
+  } catch (const std::exception& e) {
+    return {e.what()};
+  }
+  if (has_checksums) *has_checksums = manifest.contains("checksums");
+  for (const auto& stem : manifest.value("files", nlohmann::json::array())) {
+    try {
+      fs::path file = step_dir / (stem.get<std::string>() + ".pt");
+      if (!fs::exists(file)) throw std::runtime_error("checkpoint tensor file '" + file.string() + "' is missing");
+      std::string bytes = read_file(file);
+      check_checksum(manifest, file, bytes);
+      if (!manifest.contains("checksums")) deserialize_tensors(bytes, file.string());  // at least it parses
+    } catch (const std::exception& e) {
+      problems.push_back(e.what());
+    }
+  }
+  return problems;
+}
+
+std::optional<fs::path> newest_intact_checkpoint(const fs::path& run_dir, int64_t before_step) {
+  auto all = list_checkpoints(run_dir);
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    if (it->first < before_step && verify_checkpoint(it->second).empty()) return it->second;
+  }
+  return std::nullopt;
 }
 
 Checkpoint read_checkpoint(const fs::path& run_or_step_dir) {
@@ -259,7 +384,7 @@ Checkpoint read_checkpoint(const fs::path& run_or_step_dir) {
   checkpoint.step = checkpoint.manifest.value("step", int64_t{0});
   for (const auto& stem : checkpoint.manifest.value("files", nlohmann::json::array())) {
     std::string name = stem.get<std::string>();
-    checkpoint.files.emplace(name, read_tensors(checkpoint.dir, name));
+    checkpoint.files.emplace(name, read_tensors(checkpoint.dir, name, checkpoint.manifest));
   }
   return checkpoint;
 }

@@ -1,22 +1,28 @@
 #pragma once
-// Atomic, resumable checkpoints (DESIGN.md §6).
+// Atomic, resumable, verified checkpoints (DESIGN.md §6).
 //
 // A run directory holds one directory per checkpoint and a `latest` pointer:
 //   RUN/step-000123/manifest.json   format version, step, tensor file list, and the caller's
-//                                   fields (model / attention / train config, data fingerprint, metrics)
+//                                   fields (model / attention / train config, data fingerprint, metrics),
+//                                   and "checksums": file name -> file_checksum of its bytes
 //   RUN/step-000123/G.pt, D.pt ...  one file per tensor group: a dict name -> tensor written with
 //                                   torch::pickle_save, so Python reads it with torch.load(path)
 //   RUN/latest                      text file holding the name of the newest complete step dir
 // A checkpoint is written into RUN/.tmp-step-000123-<pid>/, every file and the directory are
 // fsynced, the directory is renamed into place, and only then is `latest` replaced (tmp + rename).
-// Readers ignore .tmp-* directories; the next write removes them.
+// Readers ignore .tmp-* directories; the next write removes them. Pruning renames a step directory
+// to .tmp-trash-... before deleting it, so a step directory is whole or gone. Every read checks
+// the files against the manifest's checksums; manifests without checksums (older builds) are read
+// unverified. A state holding inf or NaN is never written (NonFiniteStateError).
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace longgan::checkpoints {
@@ -25,6 +31,14 @@ using TensorMap = std::map<std::string, at::Tensor>;
 
 // The manifest format this build writes and the newest it reads.
 constexpr int kFormatVersion = 1;
+
+// Thrown by CheckpointWriter::write, before writing anything, for a tensor holding inf or NaN.
+struct NonFiniteStateError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// "fnv1a64:<16 hex digits>" of `bytes`.
+std::string file_checksum(std::string_view bytes);
 
 // "step-000123" (at least six digits).
 std::string step_dir_name(int64_t step);
@@ -61,7 +75,8 @@ class CheckpointWriter {
 // Marks a step directory so that retention never deletes it (an empty `keep` file).
 void mark_keep(const std::filesystem::path& step_dir);
 
-// Complete checkpoints of a run directory (step dirs with a manifest), sorted by step.
+// Complete checkpoints of a run directory (step dirs with a manifest and every file it lists),
+// sorted by step. Contents are not verified here (see verify_checkpoint).
 std::vector<std::pair<int64_t, std::filesystem::path>> list_checkpoints(const std::filesystem::path& run_dir);
 
 // The step directory `latest` names, or nullopt when the run has no checkpoint yet. When the
@@ -76,8 +91,19 @@ std::filesystem::path resolve_checkpoint(const std::filesystem::path& run_or_ste
 // The manifest of a step directory; checks it parses and its format version is readable.
 nlohmann::json read_manifest(const std::filesystem::path& step_dir);
 
-// Tensors of one file of a step directory ("G" reads G.pt); errors name the file.
+// Tensors of one file of a step directory ("G" reads G.pt), checked against the manifest's
+// checksum; errors name the file.
 TensorMap read_tensors(const std::filesystem::path& step_dir, const std::string& file_stem);
+TensorMap read_tensors(const std::filesystem::path& step_dir, const std::string& file_stem,
+                       const nlohmann::json& manifest);
+
+// Every problem of a step directory (unreadable manifest, missing file, checksum mismatch), one
+// message naming the file each; empty when intact. has_checksums: whether the manifest has them.
+std::vector<std::string> verify_checkpoint(const std::filesystem::path& step_dir, bool* has_checksums = nullptr);
+
+// The newest complete checkpoint before `before_step` that verifies intact, if any.
+std::optional<std::filesystem::path> newest_intact_checkpoint(const std::filesystem::path& run_dir,
+                                                              int64_t before_step);
 
 struct Checkpoint {
   std::filesystem::path dir;

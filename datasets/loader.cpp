@@ -18,10 +18,16 @@ void validate(const LoaderOptions& o, const PackedReader& reader) {
   if (o.threads < 1) throw std::invalid_argument(name + "threads must be >= 1, got " + std::to_string(o.threads));
   if (o.prefetch < 1) throw std::invalid_argument(name + "prefetch must be >= 1, got " + std::to_string(o.prefetch));
   if (o.start_position < 0) throw std::invalid_argument(name + "start_position must be >= 0");
+  if (o.shards < 1 || o.shard < 0 || o.shard >= o.shards) {
+    throw std::invalid_argument(name + "shard " + std::to_string(o.shard) + " of " + std::to_string(o.shards) +
+                                " is out of range (0 <= shard < shards)");
+  }
+  if (o.shards > 1 && !o.drop_last) throw std::invalid_argument(name + "sharded loading needs drop_last");
   if (reader.size() == 0) throw std::invalid_argument(name + "the dataset is empty");
-  if (o.drop_last && reader.size() < o.batch) {
+  if (o.drop_last && reader.size() < o.batch * o.shards) {
     throw std::invalid_argument(name + "the dataset has " + std::to_string(reader.size()) +
-                                " images, fewer than one batch of " + std::to_string(o.batch) +
+                                " images, fewer than one batch of " + std::to_string(o.batch * o.shards) +
+                                (o.shards > 1 ? " (" + std::to_string(o.batch) + " per rank x " + std::to_string(o.shards) + " ranks)" : std::string()) +
                                 "; lower the batch size or use more images");
   }
 }
@@ -45,7 +51,8 @@ bool flip_sample(uint64_t seed, int64_t epoch, int64_t offset) {
 
 Loader::Loader(const std::filesystem::path& path, LoaderOptions options) : reader_(path), options_(options) {
   validate(options_, reader_);
-  epoch_samples_ = options_.drop_last ? reader_.size() / options_.batch * options_.batch : reader_.size();
+  const int64_t global_batch = options_.batch * options_.shards;
+  epoch_samples_ = options_.drop_last ? reader_.size() / global_batch * global_batch : reader_.size();
   position_ = assign_position_ = options_.start_position;
   block_checked_ = std::make_unique<std::once_flag[]>(static_cast<size_t>(reader_.block_count()));
   for (int64_t t = 0; t < options_.threads; ++t) workers_.emplace_back([this] { worker_loop(); });
@@ -65,7 +72,7 @@ Loader::Job Loader::make_job(int64_t sequence, int64_t position) {
   job.sequence = sequence;
   job.epoch = position / epoch_samples_;
   job.offset = position % epoch_samples_;
-  job.size = std::min(options_.batch, epoch_samples_ - job.offset);
+  job.size = std::min(options_.batch * options_.shards, epoch_samples_ - job.offset);  // global batch
   auto& perm = permutations_[job.epoch];
   if (!perm) perm = std::make_shared<const std::vector<int64_t>>(epoch_permutation(reader_.size(), options_.seed, job.epoch));
   job.permutation = perm;
@@ -83,15 +90,18 @@ void Loader::fill(const Job& job, Slot& slot) {
   auto image_options = at::TensorOptions().dtype(at::kFloat);
   const bool pin = options_.pin_memory && torch::cuda::is_available();
   if (pin) image_options = image_options.pinned_memory(true);
-  auto images = at::empty({job.size, c, h, w}, image_options);
-  auto labels = at::empty({job.size}, at::TensorOptions().dtype(at::kLong));
+  // This shard's slice of the global batch (all of it with one shard).
+  const int64_t size = job.size / options_.shards;
+  const int64_t first = job.offset + options_.shard * size;
+  auto images = at::empty({size, c, h, w}, image_options);
+  auto labels = at::empty({size}, at::TensorOptions().dtype(at::kLong));
   float* out = images.data_ptr<float>();
   int64_t* out_labels = labels.data_ptr<int64_t>();
-  for (int64_t k = 0; k < job.size; ++k) {
-    const int64_t index = (*job.permutation)[static_cast<size_t>(job.offset + k)];
+  for (int64_t k = 0; k < size; ++k) {
+    const int64_t index = (*job.permutation)[static_cast<size_t>(first + k)];
     verify_block_once(reader_.block_of(index));
     const uint8_t* src = reader_.image(index).data();
-    const bool flip = options_.flip && flip_sample(options_.seed, job.epoch, job.offset + k);
+    const bool flip = options_.flip && flip_sample(options_.seed, job.epoch, first + k);
     float* dst = out + k * c * h * w;
     for (int64_t y = 0; y < h; ++y) {
       for (int64_t x = 0; x < w; ++x) {
@@ -102,6 +112,7 @@ void Loader::fill(const Job& job, Slot& slot) {
     out_labels[k] = reader_.label(index);
   }
   slot.batch = {images, labels};
+  slot.samples = job.size;
 }
 
 void Loader::worker_loop() {
@@ -141,7 +152,7 @@ Batch Loader::next() {
   }
   work_ready_.notify_all();
   if (slot.error) std::rethrow_exception(slot.error);
-  position_ += slot.batch.labels.size(0);
+  position_ += slot.samples;
   return std::move(slot.batch);
 }
 

@@ -28,7 +28,13 @@ struct LoaderOptions {
   int64_t prefetch = 4;         // batches prepared ahead (>= 1)
   bool pin_memory = false;      // page-locked batches (only when CUDA is available)
   bool drop_last = true;        // every batch full; the epoch's last partial batch is dropped
-  int64_t start_position = 0;   // samples already consumed (resume)
+  int64_t start_position = 0;   // samples already consumed (resume), by all shards together
+  // Distributed training: shard `shard` of `shards` ranks. Every rank walks the same epoch
+  // order in global batches of batch * shards samples and returns its slice
+  // [shard * batch, (shard + 1) * batch) of each, so the ranks' batches are disjoint and together
+  // are exactly the batches of one loader with batch * shards. Needs drop_last.
+  int64_t shard = 0;
+  int64_t shards = 1;
 };
 
 struct Batch {
@@ -45,9 +51,10 @@ class Loader {
 
   // The next batch (blocks until it is ready); rethrows a worker's error (e.g. a corrupted block).
   Batch next();
-  // Samples consumed so far, start_position included; pass it back as start_position to resume.
+  // Samples consumed so far by all shards (global batches), start_position included; pass it
+  // back as start_position to resume (the same on every rank).
   int64_t position() const { return position_; }
-  // Samples per epoch (the dataset size, rounded down to whole batches with drop_last).
+  // Samples per epoch (the dataset size, rounded down to whole global batches with drop_last).
   int64_t epoch_samples() const { return epoch_samples_; }
   int64_t epoch() const { return position_ / epoch_samples_; }
   uint64_t fingerprint() const { return reader_.fingerprint(); }
@@ -60,6 +67,7 @@ class Loader {
   };
   struct Slot {
     Batch batch;
+    int64_t samples = 0;  // of the global batch
     std::exception_ptr error;
   };
 

@@ -1,5 +1,7 @@
 #include "gan/conditional_batch_norm.h"
 
+#include "gan/sync_batch_norm.h"
+
 namespace longgan::gan {
 
 ConditionalBatchNormImpl::ConditionalBatchNormImpl(int64_t channels, int64_t cond_dim) {
@@ -12,7 +14,7 @@ at::Tensor ConditionalBatchNormImpl::forward(const at::Tensor& x, const at::Tens
   const int64_t b = x.size(0), c = x.size(1);
   const at::Tensor scale = 1 + gain->forward(cond).view({b, c, 1, 1});
   const at::Tensor shift = bias->forward(cond).view({b, c, 1, 1});
-  return bn->forward(x) * scale + shift;
+  return batch_norm_2d(*bn, x, group) * scale + shift;
 }
 
 }  // namespace longgan::gan

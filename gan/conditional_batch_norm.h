@@ -4,6 +4,7 @@
 //   out = bn(x) * (1 + gain(cond)) + bias(cond).
 #include <torch/torch.h>
 
+#include "gan/process_group.h"
 #include "gan/spectral_norm.h"
 
 namespace longgan::gan {
@@ -15,6 +16,8 @@ struct ConditionalBatchNormImpl : torch::nn::Module {
 
   torch::nn::BatchNorm2d bn{nullptr};
   SNLinear gain{nullptr}, bias{nullptr};
+  // Set: the batch statistics are those of all ranks (gan/sync_batch_norm.h). Not owned.
+  ProcessGroup* group = nullptr;
 };
 TORCH_MODULE(ConditionalBatchNorm);
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "gan/sync_batch_norm.h"
+
 namespace longgan::gan {
 
 GeneratorImpl::GeneratorImpl(const ModelConfig& config_) : config(config_) {
@@ -48,7 +50,7 @@ at::Tensor GeneratorImpl::forward(const at::Tensor& z, const at::Tensor& labels)
     h = blocks[i]->forward(h, cond);
     if (auto it = attention.find(i); it != attention.end()) h = it->second->forward(h);
   }
-  return at::tanh(out_conv->forward(at::relu(out_bn->forward(h))));
+  return at::tanh(out_conv->forward(at::relu(batch_norm_2d(*out_bn, h, bn_group))));
 }
 
 void GeneratorImpl::set_attention(const attention::AttentionSpec& spec) {
@@ -68,6 +70,14 @@ std::vector<at::Tensor> GeneratorImpl::ortho_parameters() const {
     if (!excluded && item.value().dim() >= 2) result.push_back(item.value());
   }
   return result;
+}
+
+void GeneratorImpl::set_process_group(ProcessGroup* group) {
+  bn_group = group;
+  for (auto& block : blocks) {
+    block->cbn1->group = group;
+    block->cbn2->group = group;
+  }
 }
 
 }  // namespace longgan::gan

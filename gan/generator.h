@@ -25,6 +25,9 @@ struct GeneratorImpl : torch::nn::Module {
   // The weights orthogonal regularization applies to: every weight with >= 2 dims except the
   // shared embedding and the conditional batch norm gain/bias linears.
   std::vector<at::Tensor> ortho_parameters() const;
+  // Synchronizes every batch norm across the ranks of `group` (nullptr: local batch norm).
+  // The group must outlive the generator's use of it.
+  void set_process_group(ProcessGroup* group);
 
   ModelConfig config;
   LatentSplit split;
@@ -34,6 +37,7 @@ struct GeneratorImpl : torch::nn::Module {
   std::map<size_t, SelfAttention> attention;     // after block i, registered as "attention.<i>" (a ModuleDict)
   torch::nn::BatchNorm2d out_bn{nullptr};
   SNConv2d out_conv{nullptr};
+  ProcessGroup* bn_group = nullptr;
 };
 TORCH_MODULE(Generator);
 

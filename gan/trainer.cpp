@@ -200,9 +200,14 @@ std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_rea
   d_->train();
   const auto long_options = at::TensorOptions().dtype(at::kLong).device(device_);
   auto latents = [&](int64_t batch) {
-    at::Tensor z = truncated_normal(batch, model_.z_dim, 0.0, rng_).to(device_);
-    at::Tensor labels = random_labels(batch, model_.n_classes, rng_).to(device_);
-    return std::pair{z, labels};
+    const int64_t total = batch * parallel_.size;  // the global batch (this rank's slice below)
+    at::Tensor z = truncated_normal(total, model_.z_dim, 0.0, rng_);
+    at::Tensor labels = random_labels(total, model_.n_classes, rng_);
+    if (parallel_.size > 1) {
+      z = z.narrow(0, parallel_.rank * batch, batch);
+      labels = labels.narrow(0, parallel_.rank * batch, batch);
+    }
+    return std::pair{z.to(device_), labels.to(device_)};
   };
 
   // Each D step and the G step sum the gradients of `accumulate` micro-batches of `batch`, each
@@ -236,6 +241,7 @@ std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_rea
       loss_real += loss.real.item<double>() * scale;
       loss_fake += loss.fake.item<double>() * scale;
     }
+    if (parallel_.sync_gradients) parallel_.sync_gradients(*d_);
     optim_d_->step();
     result["d_loss_real"] = loss_real;
     result["d_loss_fake"] = loss_fake;
@@ -255,6 +261,7 @@ std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_rea
     g_loss_total += g_loss.item<double>() * scale;
   }
   apply_ortho_regularization(g_->ortho_parameters(), train_.ortho);
+  if (parallel_.sync_gradients) parallel_.sync_gradients(*g_);
   optim_g_->step();
   result["g_loss"] = g_loss_total;
 

@@ -88,6 +88,18 @@ class GanTrainer {
   Generator& generator() { return g_; }
   Generator& g_ema() { return g_ema_; }
   Discriminator& discriminator() { return d_; }
+  // Data-parallel training (one trainer per rank, all with the same seed): every rank draws the
+  // latents and fake labels of the global batch (batch * size) from its generator, so the
+  // random streams stay identical on all ranks, and uses its slice [rank * batch, (rank + 1) *
+  // batch); sync_gradients(module) is called after each backward pass, before the optimizer
+  // step of that module (D, then G), and must average the gradients across ranks.
+  struct DataParallel {
+    int rank = 0;
+    int size = 1;
+    std::function<void(torch::nn::Module&)> sync_gradients;
+  };
+  void set_data_parallel(DataParallel parallel) { parallel_ = std::move(parallel); }
+
   // Switches the attention type of G, G_ema and D.
   void set_attention(const attention::AttentionSpec& spec);
 
@@ -106,6 +118,7 @@ class GanTrainer {
   Discriminator d_{nullptr};
   std::unique_ptr<Adam> optim_g_, optim_d_;
   int64_t step_ = 0;
+  DataParallel parallel_;
 };
 
 }  // namespace longgan::gan

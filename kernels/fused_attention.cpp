@@ -48,12 +48,7 @@ FusedForward cpu_flash_forward(const at::Tensor& q, const at::Tensor& k, const a
   const int64_t width = std::max(q.size(3), v.size(3));
   auto [out, lse] = at::_scaled_dot_product_flash_attention_for_cpu(
       pad_width(q, width), pad_width(k, width), pad_width(v, width), 0.0, false, std::nullopt, scale);
-  FusedForward result;
-  result.out = out.narrow(-1, 0, v.size(3));
-  result.lse = lse;
-  result.kernel_lse = lse;
-  result.kernel = FusedKernel::CpuFlash;
-  return result;
+  return {.out = out.narrow(-1, 0, v.size(3)), .lse = lse, .kernel = FusedKernel::CpuFlash, .kernel_lse = lse};
 }
 
 FusedGradients cpu_flash_backward(const at::Tensor& grad_out, const at::Tensor& q, const at::Tensor& k,
@@ -74,14 +69,12 @@ FusedForward cuda_efficient_forward(const at::Tensor& q, const at::Tensor& k, co
   auto [out, lse, seed, offset] = at::_scaled_dot_product_efficient_attention(
       pad_width(q, dqk).contiguous(), pad_width(k, dqk).contiguous(), pad_width(v, dv).contiguous(), std::nullopt,
       /*compute_log_sumexp=*/true, 0.0, false, scale);
-  FusedForward result;
-  result.out = out.narrow(-1, 0, v.size(3));
-  result.lse = lse.narrow(-1, 0, q.size(2));  // the kernel pads the query length to 32
-  result.kernel_lse = lse;
-  result.philox_seed = seed;
-  result.philox_offset = offset;
-  result.kernel = FusedKernel::CudaEfficient;
-  return result;
+  return {.out = out.narrow(-1, 0, v.size(3)),
+          .lse = lse.narrow(-1, 0, q.size(2)),  // the kernel pads the query length to 32
+          .kernel = FusedKernel::CudaEfficient,
+          .kernel_lse = lse,
+          .philox_seed = seed,
+          .philox_offset = offset};
 }
 
 FusedGradients cuda_efficient_backward(const at::Tensor& grad_out, const at::Tensor& q, const at::Tensor& k,
@@ -100,12 +93,10 @@ FusedForward math_forward(const at::Tensor& q, const at::Tensor& k, const at::Te
   const auto type = accumulate_type(q);
   auto logits = at::matmul(q.to(type), k.to(type).transpose(-1, -2)) * scale;
   auto lse = at::logsumexp(logits, -1);
-  FusedForward result;
-  result.out = at::matmul(at::exp(logits - lse.unsqueeze(-1)), v.to(type)).to(q.scalar_type());
-  result.lse = lse;
-  result.kernel_lse = lse;
-  result.kernel = FusedKernel::Math;
-  return result;
+  return {.out = at::matmul(at::exp(logits - lse.unsqueeze(-1)), v.to(type)).to(q.scalar_type()),
+          .lse = lse,
+          .kernel = FusedKernel::Math,
+          .kernel_lse = lse};
 }
 
 FusedGradients math_backward(const at::Tensor& grad_out, const at::Tensor& q, const at::Tensor& k,

@@ -154,3 +154,43 @@ TEST_F(LoaderTest, BadOptionsAndCorruptedBlocks) {
 
 }  // namespace
 }  // namespace longgan::datasets
+
+namespace longgan::datasets {
+namespace {
+
+// Shards of batch 8 of 2 ranks are the halves of the batches of one loader with batch 16, across
+// epochs (100 images: 6 global batches an epoch), and resume at the same global position.
+TEST_F(LoaderTest, ShardsSplitTheGlobalBatches) {
+  auto shard = [](int64_t rank, int64_t start) {
+    LoaderOptions o = options(5);
+    o.batch = 8;
+    o.shard = rank;
+    o.shards = 2;
+    o.start_position = start;
+    return o;
+  };
+  const auto whole = take(options(5), 14);
+  const auto first = take(shard(0, 0), 14), second = take(shard(1, 0), 14);
+  for (size_t i = 0; i < whole.size(); ++i) {
+    EXPECT_TRUE(whole[i].images.equal(at::cat({first[i].images, second[i].images}))) << "batch " << i;
+    EXPECT_TRUE(whole[i].labels.equal(at::cat({first[i].labels, second[i].labels}))) << "batch " << i;
+    EXPECT_FALSE(first[i].images.equal(second[i].images));
+  }
+  Loader loader(path_, shard(1, 0));
+  EXPECT_EQ(loader.epoch_samples(), 96);
+  loader.next();
+  EXPECT_EQ(loader.position(), 16);  // global samples: the same number on every rank
+  const auto resumed = take(shard(1, 7 * 16), 3);
+  for (size_t i = 0; i < resumed.size(); ++i) EXPECT_TRUE(resumed[i].images.equal(second[7 + i].images));
+  LoaderOptions bad = shard(2, 0);
+  EXPECT_THROW(Loader(path_, bad), std::invalid_argument);
+  bad = shard(0, 0);
+  bad.drop_last = false;
+  EXPECT_THROW(Loader(path_, bad), std::invalid_argument);
+  bad = shard(0, 0);
+  bad.batch = 60;  // 120 > 100 images
+  EXPECT_THROW(Loader(path_, bad), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace longgan::datasets
