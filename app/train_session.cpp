@@ -118,10 +118,12 @@ const std::vector<ConfigFlag>& train_flags() {
       {"beta2", "train", "beta2", "Adam beta2"},
       {"adam-eps", "train", "eps", "Adam epsilon"},
       {"d-steps", "train", "d_steps", "D steps per G step"},
+      {"accumulate", "train", "accumulate", "Micro-batches of --batch per D and per G step (gradients averaged)"},
       {"ortho", "train", "ortho", "Orthogonal regularization strength on G (0: off)"},
       {"ema-decay", "train", "ema_decay", "Decay of the EMA of G's weights"},
       {"ema-start", "train", "ema_start", "Step from which G_ema averages (before it, G_ema copies G)"},
       {"bf16", "train", "bf16", "bf16 autocast on CUDA (true/false)"},
+      {"init", "train", "init", "Weight init of G and D: ortho, n02 or xavier"},
   };
   return flags;
 }
@@ -259,7 +261,7 @@ std::map<std::string, double> TrainSession::train_step() {
 
 int64_t TrainSession::images_per_step() const {
   const int64_t ranks = impl_->distributed.group != nullptr ? impl_->distributed.group->size() : 1;
-  return impl_->train.batch * impl_->train.d_steps * ranks;
+  return impl_->train.batch * impl_->train.d_steps * impl_->train.accumulate * ranks;
 }
 
 void TrainSession::check_replicas() {

@@ -3,12 +3,15 @@
 namespace longgan::gan {
 namespace {
 
-// (W W^T) * (1 - I) and the flattened W.
-std::pair<at::Tensor, at::Tensor> off_diagonal_gram(const at::Tensor& weight) {
-  const at::Tensor w = weight.reshape({weight.size(0), -1});
-  const at::Tensor gram = at::mm(w, w.t());
-  const at::Tensor mask = 1 - at::eye(w.size(0), w.options());
-  return {gram * mask, w};
+// Without the N x N product when W [N, M] has N > M: with G = W W^T and r_i = |w_i|^2,
+//   ||G * (1 - I)||^2 = ||W^T W||^2 - sum_i r_i^2   (||W W^T||_F = ||W^T W||_F)
+//   (G * (1 - I)) W  = W (W^T W) - diag(r) W
+// so both need only the min(N, M)-square Gram matrix and N x M temporaries.
+// With N <= M the N x N product is the smaller one and is used directly (no cancellation).
+bool rows_are_fewer(const at::Tensor& w) { return w.size(0) <= w.size(1); }
+
+at::Tensor off_diagonal_gram(const at::Tensor& w) {
+  return at::mm(w, w.t()) * (1 - at::eye(w.size(0), w.options()));
 }
 
 }  // namespace
@@ -20,12 +23,16 @@ HingeDLoss hinge_d_loss(const at::Tensor& real_logits, const at::Tensor& fake_lo
 at::Tensor hinge_g_loss(const at::Tensor& fake_logits) { return -fake_logits.mean(); }
 
 at::Tensor ortho_value(const at::Tensor& weight) {
-  return off_diagonal_gram(weight).first.pow(2).sum();
+  const at::Tensor w = weight.reshape({weight.size(0), -1});
+  if (rows_are_fewer(w)) return off_diagonal_gram(w).pow(2).sum();
+  return at::mm(w.t(), w).pow(2).sum() - w.pow(2).sum(1).pow(2).sum();
 }
 
 at::Tensor ortho_gradient(const at::Tensor& weight) {
-  const auto [gram, w] = off_diagonal_gram(weight);
-  return (2 * at::mm(gram, w)).view(weight.sizes());
+  const at::Tensor w = weight.reshape({weight.size(0), -1});
+  if (rows_are_fewer(w)) return (2 * at::mm(off_diagonal_gram(w), w)).view(weight.sizes());
+  const at::Tensor r = w.pow(2).sum(1, /*keepdim=*/true);
+  return (2 * (at::mm(w, at::mm(w.t(), w)) - r * w)).view(weight.sizes());
 }
 
 void apply_ortho_regularization(const std::vector<at::Tensor>& weights, double strength) {

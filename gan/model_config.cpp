@@ -91,7 +91,8 @@ std::vector<BlockPlan> discriminator_plan(const ModelConfig& config) {
   const Multipliers m = discriminator_multipliers(config.resolution);
   std::vector<BlockPlan> plan;
   int64_t resolution = config.resolution;
-  const size_t down = config.resolution == 32 ? 3 : m.in.size() - 1;
+  // BigGAN's D32 downsamples [T, T, F, F] and ends at 8x8; larger Ds halve in every block but the last.
+  const size_t down = config.resolution == 32 ? 2 : m.in.size() - 1;
   for (size_t i = 0; i < m.in.size(); ++i) {
     const bool sample = i < down;
     if (sample) resolution /= 2;

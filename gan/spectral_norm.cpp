@@ -1,5 +1,7 @@
 #include "gan/spectral_norm.h"
 
+#include <ATen/autocast_mode.h>
+
 namespace longgan::gan {
 namespace {
 
@@ -12,7 +14,20 @@ int64_t iterations_for(const torch::nn::Module& module) { return module.is_train
 
 }  // namespace
 
+AutocastOff::AutocastOff()
+    : cuda_was_enabled_(at::autocast::is_autocast_enabled(at::kCUDA)),
+      cpu_was_enabled_(at::autocast::is_autocast_enabled(at::kCPU)) {
+  at::autocast::set_autocast_enabled(at::kCUDA, false);
+  at::autocast::set_autocast_enabled(at::kCPU, false);
+}
+
+AutocastOff::~AutocastOff() {
+  at::autocast::set_autocast_enabled(at::kCUDA, cuda_was_enabled_);
+  at::autocast::set_autocast_enabled(at::kCPU, cpu_was_enabled_);
+}
+
 at::Tensor spectral_sigma(const at::Tensor& weight, at::Tensor& u, int64_t iterations) {
+  const AutocastOff fp32;
   const at::Tensor w = weight.reshape({weight.size(0), -1});
   at::Tensor u_now, v_now;
   {

@@ -7,9 +7,25 @@
 
 namespace longgan::gan {
 
+// Turns autocast off for CUDA and CPU within a scope and restores the previous flags on exit
+// (also when unwinding): the power iteration's `mv` is on autocast's low-precision list, and
+// sigma must be computed in fp32.
+class AutocastOff {
+ public:
+  AutocastOff();
+  ~AutocastOff();
+  AutocastOff(const AutocastOff&) = delete;
+  AutocastOff& operator=(const AutocastOff&) = delete;
+
+ private:
+  bool cuda_was_enabled_;
+  bool cpu_was_enabled_;
+};
+
 // sigma(W) from the stored u: v = normalize(W^T u), sigma = u^T W v. With `iterations` > 0
 // (training), first runs that many power iterations and writes the new u into `u` (in place).
 // The gradient flows through W only (u, v are treated as constants, as in the reference).
+// Always fp32 with autocast off (AutocastOff), whatever the caller's autocast state.
 at::Tensor spectral_sigma(const at::Tensor& weight, at::Tensor& u, int64_t iterations);
 
 // Normal(0, 0.02) weights, zero bias, random unit u: the init of every layer here.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gan/ema.h"
+#include "gan/init.h"
 #include "gan/losses.h"
 #include "gan/sampling.h"
 
@@ -66,11 +67,19 @@ std::string shape_text(const at::Tensor& t) {
   return text.str();
 }
 
-void set_requires_grad(torch::nn::Module& module, bool value) {
-  for (auto& param : module.parameters()) param.set_requires_grad(value);
+}  // namespace
+
+FreezeGuard::FreezeGuard(torch::nn::Module& module) {
+  for (auto& param : module.parameters()) {
+    if (!param.requires_grad()) continue;
+    param.set_requires_grad(false);
+    frozen_.push_back(param);
+  }
 }
 
-}  // namespace
+FreezeGuard::~FreezeGuard() {
+  for (auto& param : frozen_) param.set_requires_grad(true);
+}
 
 void TrainConfig::validate() const {
   require(batch >= 1, "batch", "must be >= 1 (got " + std::to_string(batch) + ")");
@@ -80,6 +89,12 @@ void TrainConfig::validate() const {
   require(beta2 >= 0 && beta2 < 1, "beta2", "must be in [0, 1)");
   require(eps > 0, "eps", "must be > 0");
   require(d_steps >= 1, "d_steps", "must be >= 1 (got " + std::to_string(d_steps) + ")");
+  require(accumulate >= 1, "accumulate", "must be >= 1 (got " + std::to_string(accumulate) + ")");
+  try {
+    parse_init(init);
+  } catch (const std::invalid_argument& e) {
+    require(false, "init", e.what());
+  }
   require(ortho >= 0, "ortho", "must be >= 0 (0 turns it off)");
   require(ema_decay >= 0 && ema_decay <= 1, "ema_decay", "must be in [0, 1]");
   require(ema_start >= 0, "ema_start", "must be >= 0");
@@ -87,8 +102,8 @@ void TrainConfig::validate() const {
 
 nlohmann::json to_json(const TrainConfig& c) {
   return {{"batch", c.batch}, {"lr_g", c.lr_g},       {"lr_d", c.lr_d},           {"beta1", c.beta1},
-          {"beta2", c.beta2}, {"eps", c.eps},         {"d_steps", c.d_steps},     {"ortho", c.ortho},
-          {"ema_decay", c.ema_decay}, {"ema_start", c.ema_start}, {"seed", c.seed}, {"bf16", c.bf16}};
+          {"beta2", c.beta2}, {"eps", c.eps},         {"d_steps", c.d_steps},     {"accumulate", c.accumulate}, {"ortho", c.ortho},
+          {"ema_decay", c.ema_decay}, {"ema_start", c.ema_start}, {"seed", c.seed}, {"bf16", c.bf16}, {"init", c.init}};
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& json) {
@@ -107,7 +122,9 @@ TrainConfig train_config_from_json(const nlohmann::json& json) {
     const nlohmann::json& value = json.at(key);
     using Field = std::decay_t<decltype(field)>;
     bool ok = false;
-    if constexpr (std::is_same_v<Field, bool>) {
+    if constexpr (std::is_same_v<Field, std::string>) {
+      ok = value.is_string();
+    } else if constexpr (std::is_same_v<Field, bool>) {
       ok = value.is_boolean();
     } else if constexpr (std::is_floating_point_v<Field>) {
       ok = value.is_number();
@@ -129,6 +146,8 @@ TrainConfig train_config_from_json(const nlohmann::json& json) {
   read("beta2", config.beta2);
   read("eps", config.eps);
   read("d_steps", config.d_steps);
+  read("accumulate", config.accumulate);
+  read("init", config.init);
   read("ortho", config.ortho);
   read("ema_decay", config.ema_decay);
   read("ema_start", config.ema_start);
@@ -147,6 +166,9 @@ GanTrainer::GanTrainer(ModelConfig model, TrainConfig train, torch::Device devic
     g_ = Generator(model_);
     g_ema_ = Generator(model_);
     d_ = Discriminator(model_);
+    const InitKind init = parse_init(train_.init);
+    initialize_weights(*g_, init);
+    initialize_weights(*d_, init);
   });
   g_->to(device_);
   g_ema_->to(device_);
@@ -188,47 +210,60 @@ std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_rea
     return std::pair{z.to(device_), labels.to(device_)};
   };
 
+  // Each D step and the G step sum the gradients of `accumulate` micro-batches of `batch`, each
+  // loss divided by `accumulate` (BigGAN's num_D_accumulations / num_G_accumulations): the
+  // gradient of the mean loss over accumulate * batch samples. Reported losses are the means.
+  const int64_t k = train_.accumulate;
+  const double scale = 1.0 / static_cast<double>(k);
   std::map<std::string, double> result;
   for (int64_t i = 0; i < train_.d_steps; ++i) {
-    auto [images, labels] = next_real_batch();
-    const int64_t batch = images.size(0);
-    images = images.to(device_, at::kFloat);
-    labels = labels.defined() ? labels.to(long_options) : at::zeros({batch}, long_options);
-    const auto [z, fake_labels] = latents(batch);
-    at::Tensor logits;
-    {
-      CudaAutocast autocast(train_.bf16, device_);
-      at::Tensor fake;
-      {
-        torch::NoGradGuard no_grad;
-        fake = g_->forward(z, fake_labels);
-      }
-      logits = d_->forward(at::cat({fake.to(images.dtype()), images}), at::cat({fake_labels, labels})).to(at::kFloat);
-    }
-    const auto split = logits.split(batch);
-    const HingeDLoss loss = hinge_d_loss(split[1], split[0]);
     optim_d_->zero_grad();
-    (loss.real + loss.fake).backward();
+    double loss_real = 0, loss_fake = 0;
+    for (int64_t micro = 0; micro < k; ++micro) {
+      auto [images, labels] = next_real_batch();
+      const int64_t batch = images.size(0);
+      images = images.to(device_, at::kFloat);
+      labels = labels.defined() ? labels.to(long_options) : at::zeros({batch}, long_options);
+      const auto [z, fake_labels] = latents(batch);
+      at::Tensor logits;
+      {
+        CudaAutocast autocast(train_.bf16, device_);
+        at::Tensor fake;
+        {
+          torch::NoGradGuard no_grad;
+          fake = g_->forward(z, fake_labels);
+        }
+        logits = d_->forward(at::cat({fake.to(images.dtype()), images}), at::cat({fake_labels, labels})).to(at::kFloat);
+      }
+      const auto split = logits.split(batch);
+      const HingeDLoss loss = hinge_d_loss(split[1], split[0]);
+      ((loss.real + loss.fake) * scale).backward();
+      loss_real += loss.real.item<double>() * scale;
+      loss_fake += loss.fake.item<double>() * scale;
+    }
     if (parallel_.sync_gradients) parallel_.sync_gradients(*d_);
     optim_d_->step();
-    result["d_loss_real"] = loss.real.item<double>();
-    result["d_loss_fake"] = loss.fake.item<double>();
+    result["d_loss_real"] = loss_real;
+    result["d_loss_fake"] = loss_fake;
   }
 
-  set_requires_grad(*d_, false);
-  const auto [z, fake_labels] = latents(train_.batch);
-  at::Tensor g_loss;
-  {
-    CudaAutocast autocast(train_.bf16, device_);
-    g_loss = hinge_g_loss(d_->forward(g_->forward(z, fake_labels), fake_labels).to(at::kFloat));
-  }
+  const FreezeGuard freeze_d(*d_);  // D's parameters get no gradient from the G step
   optim_g_->zero_grad();
-  g_loss.backward();
+  double g_loss_total = 0;
+  for (int64_t micro = 0; micro < k; ++micro) {
+    const auto [z, fake_labels] = latents(train_.batch);
+    at::Tensor g_loss;
+    {
+      CudaAutocast autocast(train_.bf16, device_);
+      g_loss = hinge_g_loss(d_->forward(g_->forward(z, fake_labels), fake_labels).to(at::kFloat));
+    }
+    (g_loss * scale).backward();
+    g_loss_total += g_loss.item<double>() * scale;
+  }
   apply_ortho_regularization(g_->ortho_parameters(), train_.ortho);
   if (parallel_.sync_gradients) parallel_.sync_gradients(*g_);
   optim_g_->step();
-  set_requires_grad(*d_, true);
-  result["g_loss"] = g_loss.item<double>();
+  result["g_loss"] = g_loss_total;
 
   ++step_;
   update_ema(*g_ema_, *g_, train_.ema_decay, step_, train_.ema_start);

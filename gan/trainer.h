@@ -28,20 +28,35 @@ struct TrainConfig {
   double beta2 = 0.999;
   double eps = 1e-6;
   int64_t d_steps = 2;
+  int64_t accumulate = 1;    // micro-batches per D step and per G step, gradients averaged
   double ortho = 1e-4;       // orthogonal regularization strength (0: off)
   double ema_decay = 0.9999;
   int64_t ema_start = 1000;  // G_ema copies G before this step, averages from it on
   uint64_t seed = 0;
   bool bf16 = true;          // bf16 autocast; only acts on CUDA
+  std::string init = "ortho";  // weight init of G and D: ortho | n02 | xavier (gan/init.h)
 
   // std::invalid_argument naming the field and the fix.
   void validate() const;
 };
 
-// Keys: batch, lr_g, lr_d, beta1, beta2, eps, d_steps, ortho, ema_decay, ema_start, seed, bf16.
+// Keys: batch, lr_g, lr_d, beta1, beta2, eps, d_steps, accumulate, ortho, ema_decay, ema_start, seed, bf16, init.
 // from_json: missing keys keep their defaults; unknown keys and wrong types throw.
 nlohmann::json to_json(const TrainConfig& config);
 TrainConfig train_config_from_json(const nlohmann::json& json);
+
+// Sets requires_grad = false on every parameter of `module` that had it and sets it back on
+// destruction, also when an exception unwinds the scope (the D freeze around the G step).
+class FreezeGuard {
+ public:
+  explicit FreezeGuard(torch::nn::Module& module);
+  ~FreezeGuard();
+  FreezeGuard(const FreezeGuard&) = delete;
+  FreezeGuard& operator=(const FreezeGuard&) = delete;
+
+ private:
+  std::vector<at::Tensor> frozen_;
+};
 
 class GanTrainer {
  public:

@@ -43,5 +43,29 @@ TEST(Losses, ApplyOrthoAddsToGradients) {
   EXPECT_TRUE(at::equal(w.grad(), expected));
 }
 
+// The naive BigGAN formulas with the N x N product, as the reference.
+at::Tensor naive_ortho_value(const at::Tensor& weight) {
+  const at::Tensor w = weight.reshape({weight.size(0), -1});
+  return (at::mm(w, w.t()) * (1 - at::eye(w.size(0), w.options()))).pow(2).sum();
+}
+at::Tensor naive_ortho_gradient(const at::Tensor& weight) {
+  const at::Tensor w = weight.reshape({weight.size(0), -1});
+  return (2 * at::mm(at::mm(w, w.t()) * (1 - at::eye(w.size(0), w.options())), w)).view(weight.sizes());
+}
+
+TEST(Losses, OrthoWithoutTheNByNProductMatchesTheNaiveFormula) {
+  torch::manual_seed(1);
+  // Tall (N > M: the M x M path), wide and square weights, linear and conv shapes.
+  for (const std::vector<int64_t>& shape :
+       std::vector<std::vector<int64_t>>{{7, 3}, {3, 7}, {5, 5}, {9, 2, 1, 1}, {4, 2, 3, 3}, {40, 6}}) {
+    const at::Tensor w = torch::randn(shape, at::kDouble);
+    EXPECT_TRUE(at::allclose(ortho_value(w), naive_ortho_value(w), 1e-10, 1e-10)) << w.sizes();
+    EXPECT_TRUE(at::allclose(ortho_gradient(w), naive_ortho_gradient(w), 1e-10, 1e-10)) << w.sizes();
+    const at::Tensor leaf = w.clone().requires_grad_();
+    ortho_value(leaf).backward();
+    EXPECT_TRUE(at::allclose(ortho_gradient(w) * 2, leaf.grad(), 1e-10, 1e-10)) << w.sizes();
+  }
+}
+
 }  // namespace
 }  // namespace longgan::gan

@@ -61,7 +61,7 @@ TEST(ModelConfig, ChannelPlans) {
   config.resolution = 32;
   d_res.clear();
   for (const BlockPlan& b : discriminator_plan(config)) d_res.push_back(b.resolution);
-  EXPECT_EQ(d_res, (std::vector<int64_t>{16, 8, 4, 4}));
+  EXPECT_EQ(d_res, (std::vector<int64_t>{16, 8, 8, 8}));  // BigGAN D32: ends at 8x8
 }
 
 TEST(ModelConfig, LatentSplitGivesRemainderToFirstChunk) {

@@ -1,6 +1,9 @@
 #include "gan/spectral_norm.h"
 
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
+
+#include <stdexcept>
 
 namespace longgan::gan {
 namespace {
@@ -49,6 +52,48 @@ TEST(SpectralNorm, GradientFlowsToWeight) {
   linear->forward(torch::randn({4, 3})).sum().backward();
   ASSERT_TRUE(linear->weight.grad().defined());
   EXPECT_GT(linear->weight.grad().abs().sum().item<double>(), 0.0);
+}
+
+TEST(SpectralNorm, AutocastOffRestoresFlagsAlsoOnException) {
+  const bool cuda_before = at::autocast::is_autocast_enabled(at::kCUDA);
+  const bool cpu_before = at::autocast::is_autocast_enabled(at::kCPU);
+  at::autocast::set_autocast_enabled(at::kCUDA, true);
+  at::autocast::set_autocast_enabled(at::kCPU, true);
+  {
+    const AutocastOff off;
+    EXPECT_FALSE(at::autocast::is_autocast_enabled(at::kCUDA));
+    EXPECT_FALSE(at::autocast::is_autocast_enabled(at::kCPU));
+  }
+  EXPECT_TRUE(at::autocast::is_autocast_enabled(at::kCUDA));
+  EXPECT_TRUE(at::autocast::is_autocast_enabled(at::kCPU));
+  try {
+    const AutocastOff off;
+    throw std::runtime_error("boom");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_TRUE(at::autocast::is_autocast_enabled(at::kCUDA));
+  EXPECT_TRUE(at::autocast::is_autocast_enabled(at::kCPU));
+  at::autocast::set_autocast_enabled(at::kCUDA, cuda_before);
+  at::autocast::set_autocast_enabled(at::kCPU, cpu_before);
+}
+
+TEST(SpectralNorm, SigmaIsFp32AndUnchangedUnderCpuAutocast) {
+  torch::manual_seed(3);
+  const at::Tensor w = torch::randn({6, 5});
+  at::Tensor u1 = torch::randn({6});
+  at::Tensor u2 = u1.clone();
+  const at::Tensor plain = spectral_sigma(w, u1, 2);
+  const bool cpu_before = at::autocast::is_autocast_enabled(at::kCPU);
+  const at::ScalarType dtype_before = at::autocast::get_autocast_dtype(at::kCPU);
+  at::autocast::set_autocast_enabled(at::kCPU, true);
+  at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+  const at::Tensor under = spectral_sigma(w, u2, 2);
+  EXPECT_TRUE(at::autocast::is_autocast_enabled(at::kCPU));  // the caller's state is back
+  at::autocast::set_autocast_enabled(at::kCPU, cpu_before);
+  at::autocast::set_autocast_dtype(at::kCPU, dtype_before);
+  EXPECT_EQ(under.scalar_type(), at::kFloat);
+  EXPECT_TRUE(at::equal(under, plain));
+  EXPECT_TRUE(at::equal(u1, u2));
 }
 
 }  // namespace

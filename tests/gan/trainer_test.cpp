@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -52,7 +53,7 @@ TEST(TrainConfig, JsonRoundTripAndErrors) {
   config.seed = 42;
   config.bf16 = false;
   const nlohmann::json json = to_json(config);
-  EXPECT_EQ(json.size(), 12u);
+  EXPECT_EQ(json.size(), 14u);
   EXPECT_EQ(to_json(train_config_from_json(json)), json);
   EXPECT_EQ(train_config_from_json(nlohmann::json::object()).d_steps, 2);
   auto error_of = [](const nlohmann::json& j) -> std::string {
@@ -64,10 +65,68 @@ TEST(TrainConfig, JsonRoundTripAndErrors) {
     return "";
   };
   EXPECT_NE(error_of({{"d_steps", 0}}).find("d_steps"), std::string::npos);
+  EXPECT_NE(error_of({{"accumulate", 0}}).find("accumulate"), std::string::npos);
+  EXPECT_NE(error_of({{"init", "kaiming"}}).find("init"), std::string::npos);
+  EXPECT_NE(error_of({{"init", 1}}).find("init"), std::string::npos);
   EXPECT_NE(error_of({{"lr_g", -1.0}}).find("lr_g"), std::string::npos);
   EXPECT_NE(error_of({{"batch", "big"}}).find("batch"), std::string::npos);
   EXPECT_NE(error_of({{"seed", -1}}).find("seed"), std::string::npos);
   EXPECT_NE(error_of({{"lr", 0.1}}).find("lr"), std::string::npos);
+}
+
+TEST(FreezeGuard, RestoresRequiresGradAlsoAfterAnException) {
+  torch::nn::Linear linear(3, 2);
+  linear->bias.set_requires_grad(false);  // frozen before: stays frozen
+  try {
+    const FreezeGuard freeze(*linear);
+    EXPECT_FALSE(linear->weight.requires_grad());
+    EXPECT_FALSE(linear->bias.requires_grad());
+    throw std::runtime_error("G step failed");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_TRUE(linear->weight.requires_grad());
+  EXPECT_FALSE(linear->bias.requires_grad());
+}
+
+TEST(GanTrainer, DiscriminatorTrainableAfterAStep) {
+  GanTrainer trainer(tiny_model(), tiny_train(), torch::kCPU);
+  trainer.train_step(fixed_batches(1));
+  for (const auto& param : trainer.discriminator()->parameters()) EXPECT_TRUE(param.requires_grad());
+}
+
+TEST(GanTrainer, EmaGridsRepeatAndLeaveTheTrainingStreamAlone) {
+  ModelConfig model = tiny_model();
+  model.attention = attention::parse_attention_spec("smyrf:hashes=2,q_cluster=64,k_cluster=16");
+  GanTrainer a(model, tiny_train(), torch::kCPU);
+  GanTrainer b(model, tiny_train(), torch::kCPU);
+  const at::Tensor z = torch::randn({2, model.z_dim});
+  const at::Tensor labels = torch::tensor({0, 1}, at::kLong);
+  const at::Tensor first = a.generate_ema(z, labels, at::make_generator<at::CPUGeneratorImpl>(5));
+  const at::Tensor second = a.generate_ema(z, labels, at::make_generator<at::CPUGeneratorImpl>(5));
+  EXPECT_TRUE(at::equal(first, second));
+  // Rendering (a) or not (b) gives the same training step.
+  EXPECT_EQ(a.train_step(fixed_batches(1)), b.train_step(fixed_batches(1)));
+}
+
+TEST(GanTrainer, AccumulateDrawsKMicroBatchesPerDStep) {
+  TrainConfig config = tiny_train();
+  config.accumulate = 2;
+  config.d_steps = 2;
+  GanTrainer trainer(tiny_model(), config, torch::kCPU);
+  int calls = 0;
+  auto inner = fixed_batches(1);
+  const auto losses = trainer.train_step([&] {
+    ++calls;
+    return inner();
+  });
+  EXPECT_EQ(calls, 4);
+  EXPECT_TRUE(std::isfinite(losses.at("g_loss")));
+  // accumulate = 1 is the plain step: the same as the default config's.
+  GanTrainer a(tiny_model(), tiny_train(), torch::kCPU);
+  TrainConfig one = tiny_train();
+  one.accumulate = 1;
+  GanTrainer b(tiny_model(), one, torch::kCPU);
+  EXPECT_EQ(a.train_step(fixed_batches(1)), b.train_step(fixed_batches(1)));
 }
 
 TEST(GanTrainer, StepReturnsLossesAndCountsSteps) {
