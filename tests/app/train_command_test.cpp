@@ -196,9 +196,9 @@ TEST(SampleCommand, AttentionSwapRecordedAndCompared) {
               record["compare"][0]["mean_abs_pixel_difference"].get<double>(), 0.05);
 
   auto too_big = run_longgan({"sample", "--checkpoint", run.string(), "--out", (run / "bad.png").string(),
-                              "--compare-attention", "dense,smyrf:q_cluster=2048,k_cluster=512"});
+                              "--compare-attention", "dense,smyrf:q_cluster=4096,k_cluster=1024"});
   EXPECT_EQ(too_big.exit_code, 2) << too_big.output;
-  EXPECT_NE(too_big.output.find("--compare-attention smyrf:q_cluster=2048"), std::string::npos) << too_big.output;
+  EXPECT_NE(too_big.output.find("--compare-attention smyrf:q_cluster=4096"), std::string::npos) << too_big.output;
   EXPECT_FALSE(fs::exists(run / "bad.png"));
 
   // With --attention the comparison is against what --attention renders, and the record says so.
