@@ -2,8 +2,10 @@
 // Runs the longgan binary (path in env LONGGAN_BIN, set by CTest) for the CLI tests.
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace longgan::app::testing {
@@ -34,5 +36,21 @@ int wait_for(pid_t pid);
 
 // A fresh empty directory under the temp dir.
 std::filesystem::path fresh_dir(const std::string& name);
+
+// `args` followed by `more`.
+inline std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+// Polls `predicate` every 50 ms until it holds (true) or `seconds` have passed (false).
+template <class F>
+bool wait_until(F&& predicate, int seconds) {
+  for (int i = 0; i < seconds * 20; ++i) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
 
 }  // namespace longgan::app::testing

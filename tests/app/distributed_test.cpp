@@ -12,10 +12,12 @@
 #include "checkpoints/atomic_file.h"
 #include "checkpoints/checkpoint.h"
 #include "gan/process_group.h"
+#include "tests/free_port.h"
 #include "tests/app/cli_test_util.h"
 
 namespace longgan::app::testing {
 namespace {
+using longgan::testing::free_port;
 namespace fs = std::filesystem;
 
 const fs::path& dataset() {
@@ -28,18 +30,6 @@ const fs::path& dataset() {
   return path;
 }
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
 // A tiny run. Adam's epsilon is raised from 1e-6 to 1e-3: with a tiny epsilon Adam normalizes
 // each gradient element to about +-lr whatever its size, so the float32 rounding differences of
 // near-zero gradients (biases before a batch norm have an exact gradient of zero) between a
@@ -49,11 +39,6 @@ std::vector<std::string> tiny_train(const fs::path& out, int steps, int batch) {
           "--resolution", "32", "--ch", "8", "--batch", std::to_string(batch), "--g-attn", "16", "--d-attn", "16",
           "--attention", "dense", "--seed", "5", "--device", "cpu", "--adam-eps", "1e-3",
           "--sample-every", "2", "--samples", "4", "--checkpoint-every", "2", "--dist-timeout", "30"};
-}
-
-std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
-  args.insert(args.end(), more.begin(), more.end());
-  return args;
 }
 
 struct Ranks {
@@ -167,15 +152,6 @@ TEST(Distributed, ResumeOfATwoRankRunIsBitExact) {
   EXPECT_EQ(checkpoints::read_file(straight / "metrics.jsonl"), checkpoints::read_file(resumed / "metrics.jsonl"));
   checkpoints::remove_tree(straight);
   checkpoints::remove_tree(resumed);
-}
-
-template <class F>
-bool wait_until(F&& predicate, int seconds) {
-  for (int i = 0; i < seconds * 20; ++i) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
 }
 
 bool reached_step(const fs::path& run, int step) {

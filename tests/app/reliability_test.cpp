@@ -38,21 +38,7 @@ std::vector<std::string> tiny_train(const fs::path& out, int steps, int count = 
           "--sample-every", "2", "--samples", "4", "--checkpoint-every", "2"};
 }
 
-std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
-  args.insert(args.end(), more.begin(), more.end());
-  return args;
-}
-
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-template <class F>
-bool wait_until(F&& predicate, int seconds) {
-  for (int i = 0; i < seconds * 20; ++i) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
 
 TEST(RunReliability, SecondTrainerOnARunDirectoryIsRefused) {
   fs::path run = fresh_dir("rel_lock");

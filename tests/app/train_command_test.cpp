@@ -37,11 +37,6 @@ std::vector<std::string> tiny_train(const fs::path& out, int steps) {
           "--sample-every", "2", "--samples", "4", "--checkpoint-every", "2"};
 }
 
-std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
-  args.insert(args.end(), more.begin(), more.end());
-  return args;
-}
-
 void expect_identical_checkpoints(const fs::path& a, const fs::path& b) {
   auto ca = checkpoints::read_checkpoint(a);
   auto cb = checkpoints::read_checkpoint(b);
@@ -94,16 +89,6 @@ TEST(TrainCommand, ResumeIsBitExact) {
   EXPECT_EQ(checkpoints::read_file(straight / "metrics.jsonl"), checkpoints::read_file(resumed / "metrics.jsonl"));
   checkpoints::remove_tree(straight);
   checkpoints::remove_tree(resumed);
-}
-
-// Waits until `predicate` holds (polling), at most `seconds`.
-template <class F>
-bool wait_until(F&& predicate, int seconds) {
-  for (int i = 0; i < seconds * 20; ++i) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
 }
 
 TEST(TrainCommand, KilledDuringCheckpointWriteKeepsThePreviousOne) {

@@ -11,22 +11,11 @@
 #include <thread>
 
 #include "gan/process_group.h"
+#include "tests/free_port.h"
 
 namespace longgan::gan {
 namespace {
-
-// A port that was free a moment ago (the OS picks it).
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
+using longgan::testing::free_port;
 
 // Runs body(group) on `ranks` threads, each a rank of one Gloo group; rethrows the first error.
 void on_ranks(int ranks, const std::function<void(ProcessGroup&)>& body) {
