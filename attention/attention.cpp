@@ -178,7 +178,10 @@ AttentionSpec attention_spec_from_json(const nlohmann::json& json) {
     throw std::invalid_argument("attention JSON must be an object with a string field 'type', got " + json.dump());
   }
   AttentionSpec spec = default_spec(json["type"].get<std::string>());
-  for (const auto& [key, value] : json.items()) {
+  for (const auto& item : json.items()) {
+    // Named references, not a structured binding: clang before 16 cannot capture those in lambdas.
+    const std::string& key = item.key();
+    const nlohmann::json& value = item.value();
     if (key == "type") continue;
     set_field(spec, key, [&](auto& field) {
       using Field = std::decay_t<decltype(field)>;
