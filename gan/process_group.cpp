@@ -173,22 +173,25 @@ void ProcessGroup::all_reduce_sum(std::vector<at::Tensor>& tensors) {
   });
 }
 
+namespace {
+
+// One element-wise all-reduce with `op`, waited for within `timeout`.
+void all_reduce_with(c10d::Backend& backend, at::Tensor& tensor, c10d::ReduceOp::RedOpType op,
+                     std::chrono::milliseconds timeout) {
+  std::vector<at::Tensor> one{tensor};
+  c10d::AllreduceOptions options;
+  options.reduceOp = c10d::ReduceOp(op);
+  backend.allreduce(one, options)->wait(timeout);
+}
+
+}  // namespace
+
 void ProcessGroup::all_reduce_max(at::Tensor& tensor) {
-  run("all-reduce (max)", [&] {
-    std::vector<at::Tensor> one{tensor};
-    c10d::AllreduceOptions options;
-    options.reduceOp = c10d::ReduceOp::MAX;
-    impl_->backend->allreduce(one, options)->wait(timeout_);
-  });
+  run("all-reduce (max)", [&] { all_reduce_with(*impl_->backend, tensor, c10d::ReduceOp::MAX, timeout_); });
 }
 
 void ProcessGroup::all_reduce_min(at::Tensor& tensor) {
-  run("all-reduce (min)", [&] {
-    std::vector<at::Tensor> one{tensor};
-    c10d::AllreduceOptions options;
-    options.reduceOp = c10d::ReduceOp::MIN;
-    impl_->backend->allreduce(one, options)->wait(timeout_);
-  });
+  run("all-reduce (min)", [&] { all_reduce_with(*impl_->backend, tensor, c10d::ReduceOp::MIN, timeout_); });
 }
 
 void ProcessGroup::broadcast(std::vector<at::Tensor>& tensors, int root) {

@@ -8,18 +8,13 @@
 #include <fstream>
 
 #include "checkpoints/atomic_file.h"
+#include "tests/checkpoints/fresh_dir.h"
 
 namespace longgan::checkpoints {
 namespace {
 namespace fs = std::filesystem;
 
-// A fresh, empty directory per test.
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("longgan_ckpt_" + name + "_" + std::to_string(::getpid()));
-  remove_tree(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using testing::fresh_dir;
 
 std::map<std::string, TensorMap> sample_files(int64_t step) {
   TensorMap g{{"conv.weight", torch::arange(6, torch::kFloat32).reshape({2, 3}) + step},

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "checkpoints/atomic_file.h"
+#include "tests/checkpoints/fresh_dir.h"
 #include "checkpoints/checkpoint.h"
 #include "checkpoints/run_lock.h"
 
@@ -16,12 +17,7 @@ namespace longgan::checkpoints {
 namespace {
 namespace fs = std::filesystem;
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("longgan_integrity_" + name + "_" + std::to_string(::getpid()));
-  remove_tree(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using testing::fresh_dir;
 
 std::map<std::string, TensorMap> files_of(int64_t step) {
   return {{"G", {{"w", torch::arange(6, torch::kFloat32) + step}, {"n", torch::tensor({step}, torch::kInt64)}}},
