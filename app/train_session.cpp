@@ -105,6 +105,10 @@ const std::vector<ConfigFlag>& model_flags() {
       {"key-pool", "model", "key_pool", "Max-pool keys and values 2x2 (true/false)"},
       {"heads", "model", "heads", "Attention heads"},
       {"hierarchical-z", "model", "hierarchical_z", "Split z across G's blocks (true/false)"},
+      {"shared-embedding", "model", "shared_embedding",
+       "One class embedding shared by G's batch norms (true) or class tables in each (false; needs "
+       "--hierarchical-z false)"},
+      {"sn-eps", "model", "sn_eps", "Epsilon of every spectral norm in G and D"},
   };
   return flags;
 }

@@ -11,10 +11,10 @@ at::Tensor avgpool2x(const at::Tensor& x) { return at::avg_pool2d(x, {2, 2}); }
 
 }  // namespace
 
-GBlockImpl::GBlockImpl(int64_t in_channels, int64_t out_channels, int64_t cond_dim) {
-  cbn1 = register_module("cbn1", ConditionalBatchNorm(in_channels, cond_dim));
+GBlockImpl::GBlockImpl(int64_t in_channels, int64_t out_channels, int64_t cond_dim, Conditioning conditioning) {
+  cbn1 = register_module("cbn1", ConditionalBatchNorm(in_channels, cond_dim, conditioning));
   conv1 = register_module("conv1", SNConv2d(in_channels, out_channels, 3));
-  cbn2 = register_module("cbn2", ConditionalBatchNorm(out_channels, cond_dim));
+  cbn2 = register_module("cbn2", ConditionalBatchNorm(out_channels, cond_dim, conditioning));
   conv2 = register_module("conv2", SNConv2d(out_channels, out_channels, 3));
   conv_sc = register_module("conv_sc", SNConv2d(in_channels, out_channels, 1));
 }

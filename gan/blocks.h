@@ -10,9 +10,11 @@
 namespace longgan::gan {
 
 // Generator block: CBN-ReLU-upsample(nearest 2x)-conv3x3-CBN-ReLU-conv3x3, plus the shortcut
-// upsample-conv1x1. x [B, in, H, W], cond [B, cond_dim] -> [B, out, 2H, 2W].
+// upsample-conv1x1. x [B, in, H, W], cond (as `conditioning` says: [B, cond_dim] float, or [B]
+// class labels with cond_dim classes; gan/conditional_batch_norm.h) -> [B, out, 2H, 2W].
 struct GBlockImpl : torch::nn::Module {
-  GBlockImpl(int64_t in_channels, int64_t out_channels, int64_t cond_dim);
+  GBlockImpl(int64_t in_channels, int64_t out_channels, int64_t cond_dim,
+             Conditioning conditioning = Conditioning::vector);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cond);
 
   ConditionalBatchNorm cbn1{nullptr}, cbn2{nullptr};

@@ -24,6 +24,7 @@ DiscriminatorImpl::DiscriminatorImpl(const ModelConfig& config_) : config(config
   }
   linear = register_module("linear", SNLinear(plan.back().out_channels, 1));
   embed = register_module("embed", SNEmbedding(config.n_classes, plan.back().out_channels));
+  set_spectral_norm_eps(*this, config.sn_eps);
 }
 
 at::Tensor DiscriminatorImpl::forward(const at::Tensor& images, const at::Tensor& labels) {

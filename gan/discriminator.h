@@ -1,7 +1,7 @@
 #pragma once
 // BigGAN discriminator (DESIGN.md §4): down-sampling residual blocks, attention after the
 // listed resolutions, ReLU, global sum pool, linear to one logit plus the projection of the
-// class embedding.
+// class embedding. Every spectral norm uses ModelConfig::sn_eps.
 #include <torch/torch.h>
 
 #include <map>

@@ -11,9 +11,11 @@ GeneratorImpl::GeneratorImpl(const ModelConfig& config_) : config(config_) {
   config.validate();
   split = latent_split(config);
   const std::vector<BlockPlan> plan = generator_plan(config);
-  const int64_t cond_dim = config.shared_dim + split.chunk;
-  shared = register_module("shared", torch::nn::Embedding(config.n_classes, config.shared_dim));
-  {
+  // Without the shared embedding each conditional batch norm looks the class up itself.
+  const Conditioning conditioning = config.shared_embedding ? Conditioning::vector : Conditioning::classes;
+  const int64_t cond_dim = config.shared_embedding ? config.shared_dim + split.chunk : config.n_classes;
+  if (config.shared_embedding) {
+    shared = register_module("shared", torch::nn::Embedding(config.n_classes, config.shared_dim));
     torch::NoGradGuard no_grad;
     shared->weight.normal_(0.0, 0.02);
   }
@@ -22,7 +24,7 @@ GeneratorImpl::GeneratorImpl(const ModelConfig& config_) : config(config_) {
   auto attention_dict = register_module("attention", torch::nn::ModuleDict());
   for (size_t i = 0; i < plan.size(); ++i) {
     blocks.push_back(append(block_list,
-                                     GBlock(plan[i].in_channels, plan[i].out_channels, cond_dim)));
+                                     GBlock(plan[i].in_channels, plan[i].out_channels, cond_dim, conditioning)));
     const auto& sites = config.g_attn;
     if (std::find(sites.begin(), sites.end(), plan[i].resolution) != sites.end()) {
       attention.emplace(i, add_attention(attention_dict, i,
@@ -32,10 +34,12 @@ GeneratorImpl::GeneratorImpl(const ModelConfig& config_) : config(config_) {
   }
   out_bn = register_module("out_bn", torch::nn::BatchNorm2d(plan.back().out_channels));
   out_conv = register_module("out_conv", SNConv2d(plan.back().out_channels, 3, 3));
+  set_spectral_norm_eps(*this, config.sn_eps);
 }
 
 at::Tensor GeneratorImpl::forward(const at::Tensor& z, const at::Tensor& labels) {
-  const at::Tensor embedding = shared->forward(labels);
+  // The class conditioning: the shared embedding, or the labels for the batch norms' own tables.
+  const at::Tensor embedding = config.shared_embedding ? shared->forward(labels) : labels;
   std::vector<at::Tensor> chunks;
   if (config.hierarchical_z) {
     std::vector<int64_t> sizes{split.first};

@@ -1,7 +1,8 @@
 #pragma once
-// BigGAN generator (DESIGN.md §4): hierarchical latent, shared class embedding, linear to 4x4,
+// BigGAN generator (DESIGN.md §4): hierarchical latent, shared class embedding (or, without
+// ModelConfig::shared_embedding, class tables in each conditional batch norm), linear to 4x4,
 // up-sampling residual blocks with conditional batch norm, attention after the listed
-// resolutions, BN-ReLU-conv3x3 to RGB, tanh.
+// resolutions, BN-ReLU-conv3x3 to RGB, tanh. Every spectral norm uses ModelConfig::sn_eps.
 #include <torch/torch.h>
 
 #include <map>
@@ -23,7 +24,7 @@ struct GeneratorImpl : torch::nn::Module {
   void set_attention(const attention::AttentionSpec& spec);
   void set_attention_generator(std::optional<at::Generator> generator);
   // The weights orthogonal regularization applies to: every weight with >= 2 dims except the
-  // shared embedding and the conditional batch norm gain/bias linears.
+  // shared embedding and the conditional batch norm gain/bias linears (or tables).
   std::vector<at::Tensor> ortho_parameters() const;
   // Synchronizes every batch norm across the ranks of `group` (nullptr: local batch norm).
   // The group must outlive the generator's use of it.
@@ -31,7 +32,7 @@ struct GeneratorImpl : torch::nn::Module {
 
   ModelConfig config;
   LatentSplit split;
-  torch::nn::Embedding shared{nullptr};
+  torch::nn::Embedding shared{nullptr};         // null without config.shared_embedding
   SNLinear linear{nullptr};
   std::vector<GBlock> blocks;                    // registered as "blocks.<i>" (a ModuleList)
   std::map<size_t, SelfAttention> attention;     // after block i, registered as "attention.<i>" (a ModuleDict)

@@ -1,6 +1,8 @@
 #include "gan/model_config.h"
 
 #include <algorithm>
+#include <cmath>
+#include <sstream>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -39,6 +41,12 @@ std::string list_text(const std::vector<int64_t>& values) {
   std::string text;
   for (int64_t v : values) text += (text.empty() ? "" : ", ") + std::to_string(v);
   return "[" + text + "]";
+}
+
+std::string number_text(double value) {
+  std::ostringstream text;
+  text << value;
+  return text.str();
 }
 
 void require(bool ok, const std::string& field, const std::string& message) {
@@ -134,6 +142,11 @@ void ModelConfig::validate() const {
   require(z_dim >= slots, "z_dim",
           "must be >= " + std::to_string(slots) + " (one chunk per block and one for the input; got " +
               std::to_string(z_dim) + ")");
+  require(shared_embedding || !hierarchical_z, "shared_embedding",
+          "false needs hierarchical_z false (without the shared embedding each batch norm is conditioned on "
+          "the class alone, as BigGAN's G_shared=False); set hierarchical_z false or shared_embedding true");
+  require(sn_eps > 0 && std::isfinite(sn_eps), "sn_eps",
+          "must be a finite number > 0 (got " + number_text(sn_eps) + "; e.g. 1e-6 as BigGAN's scripts, 1e-12 the default)");
   try {
     attention::validate(attention);
   } catch (const std::invalid_argument& error) {
@@ -149,14 +162,16 @@ nlohmann::json to_json(const ModelConfig& config) {
           {"n_classes", config.n_classes},   {"g_attn", config.g_attn},
           {"d_attn", config.d_attn},         {"attention", attention::to_json(config.attention)},
           {"key_pool", config.key_pool},     {"heads", config.heads},
-          {"hierarchical_z", config.hierarchical_z}};
+          {"hierarchical_z", config.hierarchical_z}, {"shared_embedding", config.shared_embedding},
+          {"sn_eps", config.sn_eps}};
 }
 
 ModelConfig model_config_from_json(const nlohmann::json& json) {
   if (!json.is_object()) throw std::invalid_argument("model config: expected a JSON object");
-  static const std::set<std::string> known{"resolution", "ch",       "z_dim", "shared_dim",
-                                           "n_classes",  "g_attn",   "d_attn", "attention",
-                                           "key_pool",   "heads",    "hierarchical_z"};
+  static const std::set<std::string> known{"resolution", "ch",       "z_dim",          "shared_dim",
+                                           "n_classes",  "g_attn",   "d_attn",         "attention",
+                                           "key_pool",   "heads",    "hierarchical_z", "shared_embedding",
+                                           "sn_eps"};
   for (const auto& [key, value] : json.items()) {
     if (!known.contains(key)) {
       std::string names;
@@ -182,6 +197,8 @@ ModelConfig model_config_from_json(const nlohmann::json& json) {
   read("key_pool", config.key_pool);
   read("heads", config.heads);
   read("hierarchical_z", config.hierarchical_z);
+  read("shared_embedding", config.shared_embedding);
+  read("sn_eps", config.sn_eps);
   if (json.contains("attention")) {
     try {
       config.attention = attention::attention_spec_from_json(json.at("attention"));

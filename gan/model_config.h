@@ -14,7 +14,7 @@ struct ModelConfig {
   int64_t resolution = 128;           // 32, 64, 128 or 256
   int64_t ch = 64;                    // channel multiplier
   int64_t z_dim = 120;
-  int64_t shared_dim = 128;           // shared class embedding of G
+  int64_t shared_dim = 128;           // shared class embedding of G (unused without shared_embedding)
   int64_t n_classes = 1;
   std::vector<int64_t> g_attn{64};    // G block output resolutions followed by attention
   std::vector<int64_t> d_attn{64};    // D block output resolutions followed by attention
@@ -22,6 +22,13 @@ struct ModelConfig {
   bool key_pool = true;
   int64_t heads = 1;
   bool hierarchical_z = true;
+  // true: one class embedding shared by G's conditional batch norms, each mapping [z chunk,
+  // embedding] to its gain and bias with two linears (BigGAN's G_shared). false: each conditional
+  // batch norm looks the class up in two tables of its own, gain and bias [n_classes, channels]
+  // (G_shared=False); needs hierarchical_z false (the conditioning is the class alone).
+  bool shared_embedding = true;
+  // Epsilon of every spectral norm in G and D (BigGAN's SN_eps; kDefaultSpectralNormEps).
+  double sn_eps = 1e-12;
 
   // Defaults for a resolution: attention at the largest block resolution <= 64 in G and in D.
   static ModelConfig preset(int64_t resolution);
@@ -52,7 +59,7 @@ struct LatentSplit {
 LatentSplit latent_split(const ModelConfig& config);
 
 // {"resolution", "ch", "z_dim", "shared_dim", "n_classes", "g_attn", "d_attn", "attention",
-//  "key_pool", "heads", "hierarchical_z"}. from_json: missing keys take preset(resolution)
+//  "key_pool", "heads", "hierarchical_z", "shared_embedding", "sn_eps"}. from_json: missing keys take preset(resolution)
 // defaults; unknown keys and wrong types throw std::invalid_argument; the result is validated.
 nlohmann::json to_json(const ModelConfig& config);
 ModelConfig model_config_from_json(const nlohmann::json& json);

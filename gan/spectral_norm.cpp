@@ -2,12 +2,14 @@
 
 #include <ATen/autocast_mode.h>
 
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
 namespace longgan::gan {
 namespace {
 
-constexpr double kNormEps = 1e-12;
-
-at::Tensor unit(const at::Tensor& x) { return x / x.norm().clamp_min(kNormEps); }
+at::Tensor unit(const at::Tensor& x, double eps) { return x / x.norm().clamp_min(eps); }
 
 // One power iteration step count per forward in training mode, none in eval.
 int64_t iterations_for(const torch::nn::Module& module) { return module.is_training() ? 1 : 0; }
@@ -26,7 +28,7 @@ AutocastOff::~AutocastOff() {
   at::autocast::set_autocast_enabled(at::kCPU, cpu_was_enabled_);
 }
 
-at::Tensor spectral_sigma(const at::Tensor& weight, at::Tensor& u, int64_t iterations) {
+at::Tensor spectral_sigma(const at::Tensor& weight, at::Tensor& u, int64_t iterations, double eps) {
   const AutocastOff fp32;
   const at::Tensor w = weight.reshape({weight.size(0), -1});
   at::Tensor u_now, v_now;
@@ -34,10 +36,10 @@ at::Tensor spectral_sigma(const at::Tensor& weight, at::Tensor& u, int64_t itera
     torch::NoGradGuard no_grad;
     const at::Tensor w32 = w.detach().to(at::kFloat);
     u_now = u.to(at::kFloat);
-    v_now = unit(at::mv(w32.t(), u_now));
+    v_now = unit(at::mv(w32.t(), u_now), eps);
     for (int64_t i = 0; i < iterations; ++i) {
-      u_now = unit(at::mv(w32, v_now));
-      v_now = unit(at::mv(w32.t(), u_now));
+      u_now = unit(at::mv(w32, v_now), eps);
+      v_now = unit(at::mv(w32.t(), u_now), eps);
     }
     if (iterations > 0) u.copy_(u_now);
   }
@@ -60,10 +62,12 @@ SNConv2dImpl::SNConv2dImpl(int64_t in_channels, int64_t out_channels, int64_t ke
   init_spectral_layer(weight, bias, u);
 }
 
-at::Tensor SNConv2dImpl::normalized_weight() { return weight / spectral_sigma(weight, u, iterations_for(*this)); }
+at::Tensor SNConv2dImpl::normalized_weight() {
+  return weight / spectral_sigma(weight, u, iterations_for(*this), eps);
+}
 
 double SNConv2dImpl::estimate_sigma(int64_t iterations) {
-  return spectral_sigma(weight, u, iterations).item<double>();
+  return spectral_sigma(weight, u, iterations, eps).item<double>();
 }
 
 at::Tensor SNConv2dImpl::forward(const at::Tensor& x) {
@@ -77,10 +81,12 @@ SNLinearImpl::SNLinearImpl(int64_t in_features, int64_t out_features, bool with_
   init_spectral_layer(weight, bias, u);
 }
 
-at::Tensor SNLinearImpl::normalized_weight() { return weight / spectral_sigma(weight, u, iterations_for(*this)); }
+at::Tensor SNLinearImpl::normalized_weight() {
+  return weight / spectral_sigma(weight, u, iterations_for(*this), eps);
+}
 
 double SNLinearImpl::estimate_sigma(int64_t iterations) {
-  return spectral_sigma(weight, u, iterations).item<double>();
+  return spectral_sigma(weight, u, iterations, eps).item<double>();
 }
 
 at::Tensor SNLinearImpl::forward(const at::Tensor& x) { return at::linear(x, normalized_weight(), bias); }
@@ -93,8 +99,25 @@ SNEmbeddingImpl::SNEmbeddingImpl(int64_t classes, int64_t dim) {
 }
 
 at::Tensor SNEmbeddingImpl::forward(const at::Tensor& labels) {
-  const at::Tensor table = weight / spectral_sigma(weight, u, iterations_for(*this));
+  const at::Tensor table = weight / spectral_sigma(weight, u, iterations_for(*this), eps);
   return at::embedding(table, labels);
+}
+
+int64_t set_spectral_norm_eps(torch::nn::Module& module, double eps) {
+  if (!(eps > 0 && std::isfinite(eps))) {
+    throw std::invalid_argument("spectral norm eps must be finite and > 0 (got " + std::to_string(eps) + ")");
+  }
+  int64_t count = 0;
+  module.apply([&](torch::nn::Module& child) {
+    double* slot = nullptr;
+    if (auto* conv = child.as<SNConv2dImpl>()) slot = &conv->eps;
+    if (auto* linear = child.as<SNLinearImpl>()) slot = &linear->eps;
+    if (auto* embedding = child.as<SNEmbeddingImpl>()) slot = &embedding->eps;
+    if (slot == nullptr) return;
+    *slot = eps;
+    ++count;
+  });
+  return count;
 }
 
 }  // namespace longgan::gan

@@ -3,9 +3,14 @@
 // [out, -1], is divided by an estimate of its largest singular value. The estimate keeps a
 // persistent left singular vector `u` (a buffer, part of the state dict); each forward in training
 // mode runs one power iteration and updates `u`; eval mode uses `u` as stored (no update).
+// Every layer has an `eps` (BigGAN's SN_eps): the floor of the norms the power iteration divides
+// by when it normalizes u and v. It is configuration, not state (nothing of it is checkpointed).
 #include <torch/torch.h>
 
 namespace longgan::gan {
+
+// The eps of a spectrally normalized layer unless set otherwise (ModelConfig::sn_eps's default).
+inline constexpr double kDefaultSpectralNormEps = 1e-12;
 
 // Turns autocast off for CUDA and CPU within a scope and restores the previous flags on exit
 // (also when unwinding): the power iteration's `mv` is on autocast's low-precision list, and
@@ -24,9 +29,11 @@ class AutocastOff {
 
 // sigma(W) from the stored u: v = normalize(W^T u), sigma = u^T W v. With `iterations` > 0
 // (training), first runs that many power iterations and writes the new u into `u` (in place).
-// The gradient flows through W only (u, v are treated as constants, as in the reference).
-// Always fp32 with autocast off (AutocastOff), whatever the caller's autocast state.
-at::Tensor spectral_sigma(const at::Tensor& weight, at::Tensor& u, int64_t iterations);
+// u and v are normalized as x / max(|x|, eps). The gradient flows through W only (u, v are treated
+// as constants, as in the reference). Always fp32 with autocast off (AutocastOff), whatever the
+// caller's autocast state.
+at::Tensor spectral_sigma(const at::Tensor& weight, at::Tensor& u, int64_t iterations,
+                          double eps = kDefaultSpectralNormEps);
 
 // Normal(0, 0.02) weights, zero bias, random unit u: the init of every layer here.
 void init_spectral_layer(at::Tensor& weight, at::Tensor& bias, at::Tensor& u);
@@ -41,6 +48,7 @@ struct SNConv2dImpl : torch::nn::Module {
   double estimate_sigma(int64_t iterations);
 
   int64_t padding;
+  double eps = kDefaultSpectralNormEps;
   at::Tensor weight, bias, u;
 };
 TORCH_MODULE(SNConv2d);
@@ -52,6 +60,7 @@ struct SNLinearImpl : torch::nn::Module {
   at::Tensor normalized_weight();
   double estimate_sigma(int64_t iterations);
 
+  double eps = kDefaultSpectralNormEps;
   at::Tensor weight, bias, u;
 };
 TORCH_MODULE(SNLinear);
@@ -62,8 +71,13 @@ struct SNEmbeddingImpl : torch::nn::Module {
   // labels [B] int64 -> [B, dim].
   at::Tensor forward(const at::Tensor& labels);
 
+  double eps = kDefaultSpectralNormEps;
   at::Tensor weight, u;
 };
 TORCH_MODULE(SNEmbedding);
+
+// Sets `eps` of every spectrally normalized layer in `module` (itself included); returns how many.
+// std::invalid_argument unless eps is finite and > 0.
+int64_t set_spectral_norm_eps(torch::nn::Module& module, double eps);
 
 }  // namespace longgan::gan

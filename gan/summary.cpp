@@ -17,6 +17,12 @@ int64_t count(const torch::nn::Module& module) {
   return total;
 }
 
+std::string number_text(double value) {
+  std::ostringstream text;
+  text << value;
+  return text.str();
+}
+
 std::string shape(int64_t c, int64_t h, int64_t w) {
   return "[" + std::to_string(c) + ", " + std::to_string(h) + ", " + std::to_string(w) + "]";
 }
@@ -76,9 +82,14 @@ std::string model_summary(const ModelConfig& config, const Generator& g, const D
   const std::vector<BlockPlan> d_plan = discriminator_plan(config);
   Table table;
   table.header("Generator (resolution " + std::to_string(config.resolution) + ", ch " + std::to_string(config.ch) +
-               ", z " + std::to_string(config.z_dim) + ", attention " + attention::to_string(config.attention) + ")");
-  table.row("shared", "embedding " + std::to_string(config.n_classes) + "x" + std::to_string(config.shared_dim),
-            "[" + std::to_string(config.shared_dim) + "]", count(*g->shared));
+               ", z " + std::to_string(config.z_dim) + (config.hierarchical_z ? " hierarchical" : "") +
+               ", attention " + attention::to_string(config.attention) + ", sn_eps " + number_text(config.sn_eps) + ")");
+  if (g->shared) {
+    table.row("shared", "embedding " + std::to_string(config.n_classes) + "x" + std::to_string(config.shared_dim),
+              "[" + std::to_string(config.shared_dim) + "]", count(*g->shared));
+  } else {
+    table.row("shared", "none: class tables in each CBN", "-", 0);
+  }
   table.row("linear", "z[" + std::to_string(g->split.first) + "] -> 4x4", shape(g_plan.front().in_channels, 4, 4),
             count(*g->linear));
   for (size_t i = 0; i < g_plan.size(); ++i) {
