@@ -91,7 +91,9 @@ int run_info(int argc, char** argv) {
                         cxxopts::value<std::string>())(
       "model", "Print the model summary (blocks, shapes, parameters, attention tokens) of the model flags instead")(
       "verify", "With a run or step directory: check every checkpoint against its recorded checksums (exit 1 "
-                "naming each damaged file); with a dataset file (DATA.lgd): check every image block");
+                "naming each damaged file); with a dataset file (DATA.lgd): check every image block")(
+      "config", "With --model: the model section of this JSON file (as train --config; other sections ignored), "
+                "then the model flags", cxxopts::value<std::string>());
   add_config_flags(options, "Model (with --model)", model_flags());
   options.parse_positional({"checkpoint"});
   options.positional_help("CHECKPOINT");
@@ -100,10 +102,17 @@ int run_info(int argc, char** argv) {
   if (args->count("model")) {
     if (args->count("checkpoint")) throw UsageError("give either CHECKPOINT or --model, not both");
     nlohmann::json config = default_session_config();
+    if (args->count("config")) {
+      const std::string file = (*args)["config"].as<std::string>();
+      const nlohmann::json json = read_json_file(file);
+      if (!json.is_object()) throw UsageError(file + ": expected a JSON object with a section model");
+      if (json.contains("model")) overlay_config(config, {{"model", json.at("model")}}, file);
+    }
     apply_config_flags(config, *args, model_flags());
     std::cout << describe_model(config["model"]) << std::flush;
     return 0;
   }
+  if (args->count("config")) throw UsageError("--config goes with --model (the model summary of a config file)");
   const std::string target = required<std::string>(*args, "checkpoint");
   if (std::filesystem::is_regular_file(target) && std::filesystem::path(target).extension() == ".lgd") {
     return info_data(target, args->count("verify") > 0);

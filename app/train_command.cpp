@@ -205,7 +205,11 @@ int run_train(int argc, char** argv) {
     throw UsageError("'" + out.string() + "' already holds checkpoints: pass --resume to continue that run, "
                      "or choose another --out");
   }
-  if (args.count("config")) overlay_config(config, read_json_file(args["config"].as<std::string>()), args["config"].as<std::string>());
+  std::optional<nlohmann::json> before_flags;  // the config as the --config file left it
+  if (args.count("config")) {
+    overlay_config(config, read_json_file(args["config"].as<std::string>()), args["config"].as<std::string>());
+    before_flags = config;
+  }
   if (args.count("data")) config["run"]["data"] = args["data"].as<std::string>();
   apply_config_flags(config, args, run_flags());
   apply_config_flags(config, args, model_flags());
@@ -217,7 +221,10 @@ int run_train(int argc, char** argv) {
   }
   if (run["eval_n"].get<int64_t>() < 2) throw UsageError("run.eval_n must be >= 2");
 
-  check_session_config(config);  // bad model/train/seed values are usage errors (exit 2), before any write
+  // Bad model/train/seed values are usage errors (exit 2), before any write; naming the config
+  // file when the value comes from it.
+  if (before_flags) check_session_config(config, *before_flags, args["config"].as<std::string>());
+  else check_session_config(config);
   std::unique_ptr<gan::ProcessGroup> group;
   if (auto env = gan::dist_environment()) {
     const std::string device = run["device"].get<std::string>();

@@ -156,6 +156,21 @@ void check_session_config(const nlohmann::json& config) {
   }
 }
 
+void check_session_config(const nlohmann::json& config, const nlohmann::json& before_flags, const std::string& file) {
+  try {
+    check_session_config(config);
+  } catch (const UsageError& error) {
+    try {
+      check_session_config(before_flags);
+    } catch (const UsageError& file_error) {
+      if (std::string(file_error.what()) == error.what()) {
+        throw UsageError("config file '" + file + "': " + error.what());
+      }
+    }
+    throw;
+  }
+}
+
 void verify_data_before_training(const nlohmann::json& config, std::ostream& out, double seconds) {
   const auto start = std::chrono::steady_clock::now();
   const datasets::PackedReader reader(config["run"]["data"].get<std::string>());

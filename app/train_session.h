@@ -30,6 +30,10 @@ std::string describe_model(const nlohmann::json& model_section);
 // Checks everything of `config` that a user typed (model and train sections, run.seed, run.device,
 // run.data being a file) before anything is opened or written: a UsageError (exit 2) naming the field.
 void check_session_config(const nlohmann::json& config);
+// The same check for a config built from a JSON file: `before_flags` is the config as `file` left
+// it, before the command-line flags. When the check fails and `before_flags` fails with the same
+// message, the value came from the file, and the UsageError names it ("config file 'F': ...").
+void check_session_config(const nlohmann::json& config, const nlohmann::json& before_flags, const std::string& file);
 
 // Before the first step: checks the data file's image blocks in order for up to `seconds` (all of
 // them for data sets of several GB in the page cache: ~2.5 GB/s), printing one line to `out`; a

@@ -88,7 +88,7 @@ std::string model_summary(const ModelConfig& config, const Generator& g, const D
     table.row("shared", "embedding " + std::to_string(config.n_classes) + "x" + std::to_string(config.shared_dim),
               "[" + std::to_string(config.shared_dim) + "]", count(*g->shared));
   } else {
-    table.row("shared", "none: class tables in each CBN", "-", 0);
+    table.row("shared", "none (class tables per CBN)", "-", 0);
   }
   table.row("linear", "z[" + std::to_string(g->split.first) + "] -> 4x4", shape(g_plan.front().in_channels, 4, 4),
             count(*g->linear));
