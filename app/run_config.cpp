@@ -54,7 +54,10 @@ void overlay_config(nlohmann::json& config, const nlohmann::json& overlay, const
         throw UsageError(source + ": unknown field '" + section + "." + key + "'; known fields: " +
                          known_keys(config[section]));
       }
-      config[section][key] = value;
+      // A whole number where the default is a real number (`"lr_g": 1`) stays a real number, so
+      // that a flag over it later parses as one (--lr-g 5e-5).
+      const bool real = config[section][key].is_number_float() && value.is_number_integer();
+      config[section][key] = real ? nlohmann::json(value.get<double>()) : value;
     }
   }
 }

@@ -26,7 +26,8 @@ void add_config_flags(cxxopts::Options& options, const std::string& group, const
 nlohmann::json read_json_file(const std::filesystem::path& path);
 
 // Copies the sections of `overlay` into `config`. Every section and key of `overlay` must
-// exist in `config` (UsageError naming `source`, the key and the known keys otherwise).
+// exist in `config` (UsageError naming `source`, the key and the known keys otherwise). A whole
+// number given for a real-valued key is stored as a real number.
 void overlay_config(nlohmann::json& config, const nlohmann::json& overlay, const std::string& source);
 
 // Sets config[section][key] for every flag given on the command line (UsageError on bad values).

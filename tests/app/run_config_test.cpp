@@ -45,6 +45,15 @@ TEST(RunConfig, FileThenFlagsOverrideDefaults) {
   EXPECT_EQ(config["model"]["attention"]["hashes"], 2);
 }
 
+TEST(RunConfig, WholeNumberForARealKeyStaysReal) {
+  auto config = defaults();
+  overlay_config(config, {{"train", {{"lr_G", 1}, {"batch", 8}}}}, "cfg.json");
+  EXPECT_TRUE(config["train"]["lr_G"].is_number_float());
+  EXPECT_TRUE(config["train"]["batch"].is_number_integer());
+  // So a flag over the file's value parses as a number, not as an integer.
+  EXPECT_DOUBLE_EQ(parse_flag_value("lr-g", "5e-5", config["train"]["lr_G"]).get<double>(), 5e-5);
+}
+
 TEST(RunConfig, UnknownKeysAndBadValuesAreUsageErrors) {
   auto config = defaults();
   EXPECT_THROW(overlay_config(config, {{"modle", {}}}, "cfg.json"), UsageError);

@@ -103,5 +103,90 @@ TEST(GeneratorDiscriminator, StateKeysAndShapesIndependentOfAttentionType) {
   }
 }
 
+TEST(GeneratorDiscriminator, WithoutSharedEmbeddingEachBatchNormOwnsClassTables) {
+  ModelConfig shared = tiny(32, 8);  // 3 classes, shared_dim 16
+  shared.hierarchical_z = false;     // the conditioning vector is the embedding alone: [C, 16] gain/bias
+  ModelConfig own = shared;
+  own.shared_embedding = false;
+  const auto reference = state_shapes(*Generator(shared));
+  const auto tables = state_shapes(*Generator(own));
+  size_t tables_seen = 0;
+  for (const auto& [name, shape] : reference) {
+    SCOPED_TRACE(name);
+    const bool cbn_weight = name.find(".cbn") != std::string::npos &&
+                            (name.ends_with(".gain.weight") || name.ends_with(".bias.weight"));
+    const bool cbn_u = name.find(".cbn") != std::string::npos && (name.ends_with(".gain.u") || name.ends_with(".bias.u"));
+    if (name.starts_with("shared.") || cbn_u) {
+      EXPECT_FALSE(tables.contains(name));  // no shared embedding; plain tables have no spectral norm
+    } else if (cbn_weight) {
+      ASSERT_EQ(shape, (std::vector<int64_t>{shape[0], 16}));
+      ASSERT_TRUE(tables.contains(name));
+      EXPECT_EQ(tables.at(name), (std::vector<int64_t>{3, shape[0]}));  // [n_classes, channels]
+      ++tables_seen;
+    } else {
+      ASSERT_TRUE(tables.contains(name));
+      EXPECT_EQ(tables.at(name), shape);
+    }
+  }
+  EXPECT_EQ(tables_seen, 3u * 2u * 2u);  // 3 blocks x 2 CBNs x (gain, bias)
+  for (const auto& [name, shape] : tables) EXPECT_TRUE(reference.contains(name)) << "new name " << name;
+  EXPECT_EQ(state_shapes(*Discriminator(own)), state_shapes(*Discriminator(shared)));
+
+  // The class picks the rows: different classes, different images; only used rows get gradients.
+  torch::manual_seed(4);
+  Generator g(own);
+  const at::Tensor z = torch::randn({1, own.z_dim}).expand({3, own.z_dim}).contiguous();
+  const at::Tensor images = g->forward(z, torch::arange(3, at::kLong));
+  EXPECT_FALSE(at::allclose(images[0], images[1]));
+  EXPECT_FALSE(at::allclose(images[1], images[2]));
+  g->zero_grad();
+  g->forward(torch::randn({2, own.z_dim}), torch::zeros({2}, at::kLong)).square().sum().backward();
+  const at::Tensor grad = g->blocks[0]->cbn1->gain_table->weight.grad();
+  ASSERT_TRUE(grad.defined());
+  EXPECT_GT(grad[0].abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(grad.slice(0, 1).abs().sum().item<double>(), 0.0);
+}
+
+// Every module that owns a power-iteration vector `u` is a spectral norm layer; each must carry eps.
+void expect_sn_eps_everywhere(torch::nn::Module& model, double eps) {
+  int64_t owners_of_u = 0, checked = 0;
+  model.apply([&](torch::nn::Module& module) {
+    for (const auto& buffer : module.named_buffers(/*recurse=*/false)) owners_of_u += buffer.key() == "u";
+    const double* slot = nullptr;
+    if (auto* conv = module.as<SNConv2dImpl>()) slot = &conv->eps;
+    if (auto* linear = module.as<SNLinearImpl>()) slot = &linear->eps;
+    if (auto* embedding = module.as<SNEmbeddingImpl>()) slot = &embedding->eps;
+    if (slot == nullptr) return;
+    EXPECT_EQ(*slot, eps) << module.name();
+    ++checked;
+  });
+  EXPECT_GT(checked, 0);
+  EXPECT_EQ(checked, owners_of_u);
+}
+
+TEST(GeneratorDiscriminator, SnEpsReachesEverySpectralNorm) {
+  ModelConfig config = tiny(32, 8);
+  config.g_attn = {16, 32};  // attention blocks' convs too
+  EXPECT_EQ(config.sn_eps, kDefaultSpectralNormEps);
+  expect_sn_eps_everywhere(*Generator(config), kDefaultSpectralNormEps);
+  expect_sn_eps_everywhere(*Discriminator(config), kDefaultSpectralNormEps);
+  config.sn_eps = 1e-6;
+  expect_sn_eps_everywhere(*Generator(config), 1e-6);
+  expect_sn_eps_everywhere(*Discriminator(config), 1e-6);
+  config.hierarchical_z = false;
+  config.shared_embedding = false;
+  expect_sn_eps_everywhere(*Generator(config), 1e-6);
+  // It changes what the networks compute (weights tiny enough that the floor binds).
+  ModelConfig floor = tiny(32, 8);
+  floor.sn_eps = 10.0;
+  torch::manual_seed(6);
+  Discriminator plain(tiny(32, 8));
+  torch::manual_seed(6);
+  Discriminator floored(floor);
+  const at::Tensor images = torch::rand({2, 3, 32, 32}) * 2 - 1;
+  const at::Tensor labels = torch::zeros({2}, at::kLong);
+  EXPECT_FALSE(at::allclose(plain->forward(images, labels), floored->forward(images, labels)));
+}
+
 }  // namespace
 }  // namespace longgan::gan

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 
 namespace longgan::gan {
@@ -27,12 +28,16 @@ TEST(ModelConfig, JsonRoundTrip) {
   config.key_pool = false;
   config.heads = 3;
   config.hierarchical_z = false;
+  config.shared_embedding = false;
+  config.sn_eps = 1e-6;
   const nlohmann::json json = to_json(config);
   for (const char* key : {"resolution", "ch", "z_dim", "shared_dim", "n_classes", "g_attn", "d_attn",
-                          "attention", "key_pool", "heads", "hierarchical_z"}) {
+                          "attention", "key_pool", "heads", "hierarchical_z", "shared_embedding", "sn_eps"}) {
     EXPECT_TRUE(json.contains(key)) << key;
   }
-  EXPECT_EQ(json.size(), 11u);
+  EXPECT_EQ(json.size(), 13u);
+  EXPECT_EQ(json["shared_embedding"], false);
+  EXPECT_EQ(json["sn_eps"].get<double>(), 1e-6);
   const ModelConfig back = model_config_from_json(json);
   EXPECT_EQ(to_json(back), json);
 }
@@ -80,6 +85,30 @@ TEST(ModelConfig, RejectsInvalidConfigsNamingTheField) {
   EXPECT_NE(error_of({{"resolution", 32}, {"ch", "wide"}}).find("ch"), std::string::npos);
   EXPECT_NE(error_of({{"resolution", 32}, {"attention", {{"type", "nope"}}}}).find("attention"), std::string::npos);
   EXPECT_NE(error_of({{"resolution", 32}, {"n_classes", 0}}).find("n_classes"), std::string::npos);
+}
+
+TEST(ModelConfig, SharedEmbeddingAndSnEpsDefaultsAndErrors) {
+  // Configs written before the two keys existed (checkpoint manifests) read as today's models.
+  const ModelConfig old = model_config_from_json({{"resolution", 32}, {"ch", 8}});
+  EXPECT_TRUE(old.shared_embedding);
+  EXPECT_EQ(old.sn_eps, 1e-12);
+  const ModelConfig set = model_config_from_json(
+      {{"resolution", 32}, {"ch", 8}, {"hierarchical_z", false}, {"shared_embedding", false}, {"sn_eps", 1e-6}});
+  EXPECT_FALSE(set.shared_embedding);
+  EXPECT_EQ(set.sn_eps, 1e-6);
+  // Per-layer class tables take the class alone: hierarchical z (z chunks in the conditioning) is refused.
+  const std::string hierarchical = error_of({{"resolution", 32}, {"ch", 8}, {"shared_embedding", false}});
+  EXPECT_NE(hierarchical.find("shared_embedding"), std::string::npos) << hierarchical;
+  EXPECT_NE(hierarchical.find("hierarchical_z false"), std::string::npos) << hierarchical;
+  for (double bad : {0.0, -1e-6}) {
+    const std::string error = error_of({{"resolution", 32}, {"ch", 8}, {"sn_eps", bad}});
+    EXPECT_NE(error.find("sn_eps"), std::string::npos) << error;
+  }
+  EXPECT_NE(error_of({{"resolution", 32}, {"sn_eps", "small"}}).find("sn_eps"), std::string::npos);
+  EXPECT_NE(error_of({{"resolution", 32}, {"shared_embedding", 0.5}}).find("shared_embedding"), std::string::npos);
+  ModelConfig infinite = ModelConfig::preset(32);
+  infinite.sn_eps = std::numeric_limits<double>::infinity();
+  EXPECT_THROW(infinite.validate(), std::invalid_argument);
 }
 
 }  // namespace

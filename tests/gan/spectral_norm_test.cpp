@@ -22,6 +22,27 @@ TEST(SpectralNorm, PowerIterationMatchesSvdForConvAndLinear) {
   EXPECT_NEAR(linear_sigma / largest_singular_value(linear->weight), 1.0, 1e-3);
 }
 
+TEST(SpectralNorm, EpsFloorsTheNormsOfThePowerIteration) {
+  torch::manual_seed(7);
+  SNLinear plain(12, 7);
+  SNLinear floored(12, 7);
+  {
+    torch::NoGradGuard no_grad;
+    plain->weight.mul_(1e-9);  // |W^T u| ~ 1e-9: below a floor of 1e-6, far above the default 1e-12
+    floored->weight.copy_(plain->weight);
+    floored->u.copy_(plain->u);
+  }
+  EXPECT_EQ(plain->eps, kDefaultSpectralNormEps);
+  floored->eps = 1e-6;
+  const double truth = largest_singular_value(plain->weight);
+  EXPECT_NEAR(plain->estimate_sigma(50) / truth, 1.0, 1e-3);
+  // v = W^T u / 1e-6 is far from unit length, so the estimate collapses (BigGAN's SN_eps does the same).
+  EXPECT_LT(floored->estimate_sigma(50), 0.01 * truth);
+  EXPECT_EQ(set_spectral_norm_eps(*floored, 1e-8), 1);
+  EXPECT_EQ(floored->eps, 1e-8);
+  EXPECT_THROW(set_spectral_norm_eps(*floored, 0.0), std::invalid_argument);
+}
+
 TEST(SpectralNorm, TrainingForwardUpdatesUEvalDoesNot) {
   torch::manual_seed(2);
   SNLinear linear(5, 4);

@@ -139,6 +139,28 @@ TEST(GanTrainer, StepReturnsLossesAndCountsSteps) {
   EXPECT_EQ(trainer.step(), 1);
 }
 
+TEST(GanTrainer, TrainsAStepWithoutSharedEmbedding) {
+  ModelConfig model = tiny_model();
+  model.hierarchical_z = false;
+  model.shared_embedding = false;
+  model.sn_eps = 1e-6;
+  GanTrainer trainer(model, tiny_train(), torch::kCPU);
+  const auto before = trainer.state();
+  EXPECT_FALSE(before.contains("G.shared.weight"));
+  EXPECT_FALSE(before.contains("G.blocks.0.cbn1.gain.u"));
+  ASSERT_TRUE(before.contains("G.blocks.0.cbn1.gain.weight"));
+  EXPECT_EQ(before.at("G.blocks.0.cbn1.gain.weight").sizes(), (std::vector<int64_t>{2, 32}));  // 2 classes, 4ch
+  EXPECT_TRUE(before.contains("optim_G.blocks.0.cbn1.bias.weight.exp_avg"));
+  const auto losses = trainer.train_step(fixed_batches(1));
+  for (const auto& [key, value] : losses) EXPECT_TRUE(std::isfinite(value)) << key;
+  const auto after = trainer.state();
+  EXPECT_FALSE(at::equal(before.at("G.blocks.0.cbn1.gain.weight"), after.at("G.blocks.0.cbn1.gain.weight")));
+  // The tables checkpoint and load like any other tensor.
+  GanTrainer restored(model, tiny_train(), torch::kCPU);
+  restored.load_state(after);
+  EXPECT_TRUE(at::equal(restored.state().at("G.blocks.2.cbn2.bias.weight"), after.at("G.blocks.2.cbn2.bias.weight")));
+}
+
 TEST(GanTrainer, SameSeedSameResultAndGlobalGeneratorUntouched) {
   torch::manual_seed(9);
   const at::Tensor expected = torch::randn({3});
