@@ -93,4 +93,25 @@ attention::AttentionSpec fitting_spec(const CheckpointGenerator& generator, cons
   return spec;
 }
 
+void add_sampling_flags(cxxopts::Options& options) {
+  options.add_options()("sampling-stats",
+                        "Batch norm statistics to render with: standing, running or batch (default: the run's own "
+                        "setting, see README)",
+                        cxxopts::value<std::string>())(
+      "standing-stats", "Forward passes that re-estimate the standing statistics (default: the run's)",
+      cxxopts::value<int64_t>());
+}
+
+nlohmann::json sampling_override(const cxxopts::ParseResult& args) {
+  nlohmann::json run = nlohmann::json::object();
+  if (args.count("sampling-stats")) run["sampling_stats"] = args["sampling-stats"].as<std::string>();
+  if (args.count("standing-stats")) run["standing_stats"] = args["standing-stats"].as<int64_t>();
+  try {
+    sampling_options(run, 1);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string(args.count("standing-stats") ? "--standing-stats / " : "") + "--sampling-stats: " + e.what());
+  }
+  return run;
+}
+
 }  // namespace longgan::app

@@ -1,6 +1,7 @@
 #pragma once
 // Shared command-line plumbing of the longgan subcommands.
 #include <cxxopts.hpp>
+#include <nlohmann/json.hpp>
 
 #include <optional>
 #include <stdexcept>
@@ -53,6 +54,12 @@ class CheckpointGenerator;
 // that does not fit is a UsageError naming --option.
 attention::AttentionSpec fitting_spec(const CheckpointGenerator& generator, const std::string& option,
                                       const std::string& text, const attention::AttentionSpec& own);
+
+// --sampling-stats and --standing-stats of the commands that render a checkpoint (sample, metrics).
+void add_sampling_flags(cxxopts::Options& options);
+// The given ones as run-section keys ({"sampling_stats": ..., "standing_stats": ...}; {} when none)
+// for CheckpointGenerator; bad values are a UsageError naming the flag.
+nlohmann::json sampling_override(const cxxopts::ParseResult& args);
 
 // One subcommand: argv[0] is "longgan <name>". Returns the exit code.
 int run_prepare(int argc, char** argv);

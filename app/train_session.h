@@ -13,6 +13,7 @@
 #include "attention/attention.h"
 #include "checkpoints/checkpoint.h"
 #include "gan/process_group.h"
+#include "gan/sampling_statistics.h"
 
 namespace longgan::app {
 
@@ -93,10 +94,18 @@ class TrainSession {
   std::unique_ptr<Impl> impl_;
 };
 
-// G_ema of a checkpoint with the checkpoint's attention type (set_attention swaps it), for sampling.
+// The batch norm statistics G_ema renders with, from a run section ("sampling_stats": running |
+// batch | standing, "standing_stats": passes; absent keys keep gan::SamplingOptions' defaults),
+// standing passes of `standing_batch` images. std::invalid_argument for bad values.
+gan::SamplingOptions sampling_options(const nlohmann::json& run, int64_t standing_batch);
+
+// G_ema of a checkpoint with the checkpoint's attention type (set_attention swaps it), for sampling,
+// with the batch norm statistics the run recorded (run.sampling_stats / run.standing_stats of its
+// config; standing passes of its training batch), keys of `sampling_override` replacing them.
 class CheckpointGenerator {
  public:
-  CheckpointGenerator(const checkpoints::Checkpoint& checkpoint, const std::string& device);
+  CheckpointGenerator(const checkpoints::Checkpoint& checkpoint, const std::string& device,
+                      const nlohmann::json& sampling_override = nlohmann::json::object());
   ~CheckpointGenerator();
 
   // Truncated-normal latents (|z| <= truncation; truncation <= 0: plain normal) from `seed`.
@@ -109,6 +118,7 @@ class CheckpointGenerator {
   // Switches every attention block to `spec` (checked first: no change when it does not fit).
   void set_attention(const attention::AttentionSpec& spec);
   const attention::AttentionSpec& attention() const;
+  const gan::SamplingOptions& sampling() const;
 
  private:
   struct Impl;

@@ -21,6 +21,10 @@ void check_same_names(const torch::OrderedDict<std::string, at::Tensor>& target,
   }
 }
 
+bool is_running_statistic(const std::string& name) {
+  return name.ends_with("running_mean") || name.ends_with("running_var");
+}
+
 }  // namespace
 
 void update_ema(torch::nn::Module& ema, const torch::nn::Module& model, double decay, int64_t step,
@@ -41,7 +45,14 @@ void update_ema(torch::nn::Module& ema, const torch::nn::Module& model, double d
       target.copy_(item.value());
     }
   }
-  for (const auto& item : buffers) ema_buffers[item.key()].copy_(item.value());
+  for (const auto& item : buffers) {
+    at::Tensor target = ema_buffers[item.key()];
+    if (average && is_running_statistic(item.key()) && target.is_floating_point()) {
+      target.mul_(decay).add_(item.value(), 1 - decay);
+    } else {
+      target.copy_(item.value());
+    }
+  }
 }
 
 }  // namespace longgan::gan

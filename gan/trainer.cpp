@@ -179,20 +179,23 @@ GanTrainer::GanTrainer(ModelConfig model, TrainConfig train, torch::Device devic
   d_->set_attention_generator(rng_);
   optim_g_ = std::make_unique<Adam>(named_params(*g_), AdamOptions{train_.lr_g, train_.beta1, train_.beta2, train_.eps});
   optim_d_ = std::make_unique<Adam>(named_params(*d_), AdamOptions{train_.lr_d, train_.beta1, train_.beta2, train_.eps});
+  sampling_.standing_batch = train_.batch;
 }
 
 at::Tensor GanTrainer::generate_ema(const at::Tensor& z, const at::Tensor& labels, at::Generator hashes) {
-  torch::NoGradGuard no_grad;
-  g_ema_->set_attention_generator(std::move(hashes));
-  at::Tensor images;
-  try {
-    images = g_ema_->forward(z.to(device_), labels.to(device_)).to(at::kCPU, at::kFloat);
-  } catch (...) {
-    g_ema_->set_attention_generator(rng_);
-    throw;
+  if (!sampler_) sampler_ = std::make_unique<EmaSampler>(model_, device_);
+  if (!sampler_fresh_) {
+    // Its own seed: the standing passes draw nothing from the training generator.
+    sampler_->load(g_ema_, sampling_, train_.seed ^ 0x5a3d1e5c0ffee123ULL);
+    sampler_fresh_ = true;
   }
-  g_ema_->set_attention_generator(rng_);
-  return images;
+  return sampler_->generate(z, labels, std::move(hashes));
+}
+
+void GanTrainer::set_sampling(const SamplingOptions& options) {
+  options.validate();
+  sampling_ = options;
+  sampler_fresh_ = false;
 }
 
 std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_real_batch) {
@@ -267,6 +270,7 @@ std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_rea
 
   ++step_;
   update_ema(*g_ema_, *g_, train_.ema_decay, step_, train_.ema_start);
+  sampler_fresh_ = false;
   return result;
 }
 
@@ -320,6 +324,7 @@ void GanTrainer::load_state(const std::map<std::string, at::Tensor>& state) {
     for (auto& [name, tensor] : live) tensor.copy_(state.at(name));
   }
   step_ = state.at("trainer.step").item<int64_t>();
+  sampler_fresh_ = false;
   std::lock_guard<std::mutex> lock(rng_.mutex());
   rng_.set_state(state.at("trainer.generator").cpu());
 }
@@ -328,6 +333,8 @@ void GanTrainer::set_attention(const attention::AttentionSpec& spec) {
   g_->set_attention(spec);
   g_ema_->set_attention(spec);
   d_->set_attention(spec);
+  if (sampler_) sampler_->set_attention(spec);
+  sampler_fresh_ = false;
   model_.attention = spec;
 }
 

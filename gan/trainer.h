@@ -17,6 +17,7 @@
 #include "gan/discriminator.h"
 #include "gan/generator.h"
 #include "gan/model_config.h"
+#include "gan/sampling_statistics.h"
 
 namespace longgan::gan {
 
@@ -80,10 +81,16 @@ class GanTrainer {
   // nothing is changed then.
   void load_state(const std::map<std::string, at::Tensor>& state);
 
-  // G_ema's images [B, 3, R, R] (CPU, float) for z and labels, with its attention hashes drawn
-  // from `hashes` instead of the training generator, which is left untouched: evaluation during
-  // training does not change the run's random streams.
+  // G_ema's images [B, 3, R, R] (CPU, float) for z and labels, rendered by a sampling copy of
+  // G_ema with the batch norm statistics of sampling() (gan/sampling_statistics.h), its
+  // attention hashes drawn from `hashes`. G_ema and the training generator are left untouched:
+  // rendering does not change the run's random streams. The copy is refreshed on the first call
+  // after each step, load_state, set_attention or set_sampling (standing statistics: once per
+  // refresh, from a generator of their own).
   at::Tensor generate_ema(const at::Tensor& z, const at::Tensor& labels, at::Generator hashes);
+  // Default: standing statistics over 16 passes of the training batch.
+  void set_sampling(const SamplingOptions& options);
+  const SamplingOptions& sampling() const { return sampling_; }
 
   Generator& generator() { return g_; }
   Generator& g_ema() { return g_ema_; }
@@ -119,6 +126,9 @@ class GanTrainer {
   std::unique_ptr<Adam> optim_g_, optim_d_;
   int64_t step_ = 0;
   DataParallel parallel_;
+  SamplingOptions sampling_;
+  std::unique_ptr<EmaSampler> sampler_;  // made on the first generate_ema
+  bool sampler_fresh_ = false;
 };
 
 }  // namespace longgan::gan

@@ -91,6 +91,24 @@ TEST(TrainCommand, ResumeIsBitExact) {
   checkpoints::remove_tree(resumed);
 }
 
+TEST(TrainCommand, SampleGridsDoNotChangeTheTraining) {
+  // The grids render with hashing attention (smyrf) from a generator of their own: a run that
+  // renders every step trains exactly as one that renders every other step, and both draw the
+  // same grid at step 2.
+  prepare_dataset();
+  if (::testing::Test::HasFatalFailure()) return;
+  fs::path every_other = fresh_dir("grids_every_other"), every = fresh_dir("grids_every");
+  ASSERT_EQ(run_longgan(tiny_train(every_other, 2)).exit_code, 0);
+  auto result = run_longgan(with(tiny_train(every, 2), {"--sample-every", "1"}));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  ASSERT_TRUE(fs::exists(every / "samples" / "step-000001.png"));
+  expect_identical_checkpoints(every_other / "step-000002", every / "step-000002");
+  EXPECT_EQ(checkpoints::read_file(every_other / "samples" / "step-000002.png"),
+            checkpoints::read_file(every / "samples" / "step-000002.png"));
+  checkpoints::remove_tree(every_other);
+  checkpoints::remove_tree(every);
+}
+
 TEST(TrainCommand, KilledDuringCheckpointWriteKeepsThePreviousOne) {
   prepare_dataset();
   if (::testing::Test::HasFatalFailure()) return;
@@ -149,6 +167,42 @@ TEST(TrainCommand, ResumeWithAnotherModelConfigNamesTheMismatch) {
   auto again = run_longgan(tiny_train(run, 4));  // no --resume into a run with checkpoints
   EXPECT_EQ(again.exit_code, 2) << again.output;
   EXPECT_NE(again.output.find("--resume"), std::string::npos) << again.output;
+  checkpoints::remove_tree(run);
+}
+
+TEST(SampleCommand, SamplingStatisticsAreChosenAndRecorded) {
+  prepare_dataset();
+  if (::testing::Test::HasFatalFailure()) return;
+  fs::path run = fresh_dir("sample_stats");
+  ASSERT_EQ(run_longgan(with(tiny_train(run, 2), {"--sampling-stats", "running"})).exit_code, 0);
+  auto render = [&](const std::string& name, const std::vector<std::string>& more) {
+    auto result = run_longgan(with({"sample", "--checkpoint", run.string(), "--out", (run / name).string(), "--n", "4"}, more));
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    return nlohmann::json::parse(checkpoints::read_file(run / (name + ".json")));
+  };
+  // The run's own setting (running) unless a flag says otherwise.
+  EXPECT_EQ(render("own.png", {})["sampling_stats"], "running");
+  EXPECT_EQ(render("running.png", {"--sampling-stats", "running"})["sampling_stats"], "running");
+  auto standing = render("standing.png", {"--sampling-stats", "standing", "--standing-stats", "3"});
+  EXPECT_EQ(standing["sampling_stats"], "standing");
+  EXPECT_EQ(standing["standing_stats"], 3);
+  EXPECT_EQ(render("batch.png", {"--sampling-stats", "batch"})["sampling_stats"], "batch");
+  EXPECT_EQ(checkpoints::read_file(run / "own.png"), checkpoints::read_file(run / "running.png"));
+  EXPECT_NE(checkpoints::read_file(run / "running.png"), checkpoints::read_file(run / "standing.png"));
+  EXPECT_NE(checkpoints::read_file(run / "running.png"), checkpoints::read_file(run / "batch.png"));
+
+  auto bad = run_longgan({"sample", "--checkpoint", run.string(), "--out", (run / "bad.png").string(),
+                          "--sampling-stats", "median"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--sampling-stats"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("running, batch or standing"), std::string::npos) << bad.output;
+  auto zero = run_longgan({"sample", "--checkpoint", run.string(), "--out", (run / "bad.png").string(),
+                           "--standing-stats", "0"});
+  EXPECT_EQ(zero.exit_code, 2) << zero.output;
+  EXPECT_FALSE(fs::exists(run / "bad.png"));
+  auto train_bad = run_longgan(with(tiny_train(fresh_dir("bad_stats"), 1), {"--sampling-stats", "mean"}));
+  EXPECT_EQ(train_bad.exit_code, 2) << train_bad.output;
+  EXPECT_NE(train_bad.output.find("run.sampling_stats"), std::string::npos) << train_bad.output;
   checkpoints::remove_tree(run);
 }
 

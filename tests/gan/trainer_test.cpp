@@ -5,6 +5,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -127,6 +128,73 @@ TEST(GanTrainer, AccumulateDrawsKMicroBatchesPerDStep) {
   one.accumulate = 1;
   GanTrainer b(tiny_model(), one, torch::kCPU);
   EXPECT_EQ(a.train_step(fixed_batches(1)), b.train_step(fixed_batches(1)));
+}
+
+// The flattened gradients of D and G at each call of the data-parallel hook of one train step
+// (the hook runs just before each optimizer step: d_steps calls for D, then one for G).
+std::vector<at::Tensor> hook_gradients(const TrainConfig& config, const std::map<std::string, at::Tensor>& state) {
+  GanTrainer trainer(tiny_model(), config, torch::kCPU);
+  trainer.load_state(state);
+  std::vector<at::Tensor> gradients;
+  trainer.set_data_parallel({0, 1, [&](torch::nn::Module& module) {
+                               std::vector<at::Tensor> parts;
+                               for (const auto& p : module.parameters()) parts.push_back(p.grad().reshape({-1}).clone());
+                               gradients.push_back(at::cat(parts));
+                             }});
+  trainer.train_step(fixed_batches(1));
+  return gradients;
+}
+
+TEST(GanTrainer, AccumulatedGradientsAreTheMeanOfTheMicroBatchGradients) {
+  // K = 2 micro-batches of b = 2 against plain steps on the same micro-batches. The D learning rate
+  // is so small that D's weights do not change in float (the plain runs take extra D steps to reach
+  // the same random draws), so the K = 2 gradient of each network must be the mean of the two
+  // plain gradients. D has no batch statistics: that is the gradient of the loss over all K * b
+  // samples. G's batch norm normalises each micro-batch with its own statistics, as BigGAN's
+  // accumulation does (README: Gradient accumulation).
+  TrainConfig config = tiny_train();
+  config.lr_d = 1e-30;
+  config.ortho = 0;
+  const auto start = GanTrainer(tiny_model(), config, torch::kCPU).state();
+  TrainConfig accumulated = config;
+  accumulated.accumulate = 2;
+  accumulated.d_steps = 1;
+  const auto k2 = hook_gradients(accumulated, start);  // D (micro-batches 1, 2), G (micro-batches 3, 4)
+  ASSERT_EQ(k2.size(), 2u);
+  TrainConfig plain = config;
+  plain.d_steps = 2;
+  const auto two = hook_gradients(plain, start);  // D: 1, D: 2, G: 3
+  plain.d_steps = 3;
+  const auto three = hook_gradients(plain, start);  // D: 1, 2, 3, G: 4
+  ASSERT_EQ(two.size(), 3u);
+  ASSERT_EQ(three.size(), 4u);
+  EXPECT_TRUE(at::equal(two[0], three[0]));  // the plain runs agree on what they share
+  const at::Tensor d_mean = (two[0] + two[1]) / 2;
+  const at::Tensor g_mean = (two[2] + three[3]) / 2;
+  EXPECT_TRUE(at::allclose(k2[0], d_mean, 1e-4, 1e-7)) << (k2[0] - d_mean).abs().max().item<double>();
+  EXPECT_TRUE(at::allclose(k2[1], g_mean, 1e-4, 1e-7)) << (k2[1] - g_mean).abs().max().item<double>();
+  // Not the sum, and not one micro-batch's alone.
+  EXPECT_FALSE(at::allclose(k2[0], two[0] + two[1], 1e-3, 1e-6));
+  EXPECT_FALSE(at::allclose(k2[1], two[2], 1e-3, 1e-6));
+}
+
+TEST(GanTrainer, RenderingLeavesGEmaAlone) {
+  // Standing statistics (the default) are re-estimated on the sampling copy only.
+  GanTrainer trainer(tiny_model(), tiny_train(), torch::kCPU);
+  trainer.train_step(fixed_batches(1));
+  std::vector<at::Tensor> before;
+  for (const auto& t : trainer.g_ema()->buffers()) before.push_back(t.clone());
+  for (const auto& t : trainer.g_ema()->parameters()) before.push_back(t.clone());
+  ASSERT_EQ(trainer.sampling().stats, SamplingStats::Standing);
+  const at::Tensor z = torch::randn({2, tiny_model().z_dim});
+  const at::Tensor labels = torch::tensor({0, 1}, at::kLong);
+  const at::Tensor standing = trainer.generate_ema(z, labels, at::make_generator<at::CPUGeneratorImpl>(1));
+  size_t i = 0;
+  for (const auto& t : trainer.g_ema()->buffers()) EXPECT_TRUE(at::equal(t, before[i++]));
+  for (const auto& t : trainer.g_ema()->parameters()) EXPECT_TRUE(at::equal(t, before[i++]));
+  trainer.set_sampling({SamplingStats::Running, 1, 2});
+  const at::Tensor running = trainer.generate_ema(z, labels, at::make_generator<at::CPUGeneratorImpl>(1));
+  EXPECT_FALSE(at::allclose(standing, running));
 }
 
 TEST(GanTrainer, StepReturnsLossesAndCountsSteps) {
