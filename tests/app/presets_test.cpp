@@ -180,16 +180,17 @@ TEST(Presets, TrainConfigRunsAStepWithOverrides) {
   std::ifstream in(run / "config.json");
   const nlohmann::json written = nlohmann::json::parse(in);
   const nlohmann::json json = read_json_file(file);
-  for (const char* section : {"model", "train"}) {
+  for (const char* section : {"model", "train", "run"}) {
     for (const auto& [key, value] : json.at(section).items()) {
       SCOPED_TRACE(std::string(section) + "." + key);
-      if (key == "ch" || key == "batch") continue;
+      if (key == "ch" || key == "batch" || key == "steps") continue;
       EXPECT_EQ(written.at(section).at(key), value);
     }
   }
   EXPECT_EQ(written["model"]["ch"], 8);
   EXPECT_EQ(written["train"]["batch"], 2);
   EXPECT_EQ(written["run"]["steps"], 1);
+  EXPECT_EQ(json["run"]["sampling_stats"], "running");  // G in eval mode, as the released run sampled
 }
 
 fs::path write_config(const fs::path& dir, const std::string& name, const nlohmann::json& json) {
