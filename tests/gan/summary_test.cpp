@@ -74,6 +74,28 @@ TEST(ModelSummary, ListsBlocksShapesParamsAndAttentionTokens) {
   EXPECT_NE(text.find("total D"), std::string::npos);
 }
 
+TEST(ModelSummary, WithoutSharedEmbeddingCountsTheBatchNormTables) {
+  ModelConfig config = ModelConfig::preset(32);
+  config.ch = 8;  // G: 3 blocks of 32 channels
+  config.n_classes = 5;
+  config.hierarchical_z = false;
+  config.shared_embedding = false;
+  config.sn_eps = 1e-6;
+  const std::string text = model_summary(config);
+  std::printf("%s", text.c_str());
+  EXPECT_NE(text.find("sn_eps 1e-06"), std::string::npos) << text;
+  EXPECT_NE(text.find("none (class tables per CBN)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("embedding 5x"), std::string::npos) << text;
+  // A block: two CBNs with gain and bias tables [5, 32], conv3x3 x2, conv1x1 shortcut.
+  const int64_t block = 2 * 2 * 5 * 32 + 2 * conv(32, 32, 3, true) + conv(32, 32, 1, true);
+  char row[64];
+  std::snprintf(row, sizeof row, "%14lld", static_cast<long long>(block));
+  EXPECT_NE(text.find(std::string("[32, 8, 8]         ") + row), std::string::npos) << text;
+  std::snprintf(row, sizeof row, "%14lld", static_cast<long long>(
+      linear(120, 32 * 16, true) + 3 * block + self_attention(32) + 2 * 32 + conv(32, 3, 3, true)));
+  EXPECT_NE(text.find(std::string("total G") + std::string(64 - 7, ' ') + " " + row), std::string::npos) << text;
+}
+
 TEST(ModelSummary, BareAttentionNameIsFittedPerBlock) {
   // At 32x32 the default SMYRF clusters (2048/512) exceed G's 1,024 and D's 256 tokens.
   ModelConfig config = ModelConfig::preset(32);
