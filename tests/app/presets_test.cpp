@@ -193,6 +193,20 @@ TEST(Presets, TrainConfigRunsAStepWithOverrides) {
   EXPECT_EQ(json["run"]["sampling_stats"], "running");  // G in eval mode, as the released run sampled
 }
 
+TEST(Presets, InfoModelSummarizesAConfigFile) {
+  auto result = run_longgan({"info", "--model", "--config", preset("smyrf_celebahq128.json").string()});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("smyrf N=16384 M=4096"), std::string::npos) << result.output;
+  for (int64_t total : {generator_params_128(96, 120, 1, 128), discriminator_params_128(96, 1)}) {
+    EXPECT_NE(result.output.find(" " + std::to_string(total) + "\n"), std::string::npos) << total;
+  }
+  // Flags still win over the file; --config alone is not a checkpoint summary.
+  result = run_longgan({"info", "--model", "--config", preset("smyrf_celebahq128.json").string(), "--ch", "8"});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("ch 8,"), std::string::npos) << result.output;
+  EXPECT_EQ(run_longgan({"info", "--config", preset("smyrf_celebahq128.json").string()}).exit_code, 2);
+}
+
 fs::path write_config(const fs::path& dir, const std::string& name, const nlohmann::json& json) {
   const fs::path file = dir / name;
   std::ofstream(file) << json.dump(2);
