@@ -26,7 +26,7 @@ TrainEvaluator::TrainEvaluator(const nlohmann::json& run, const fs::path& run_di
     std::cout << "best FID so far: " << *best_fid_ << " at step " << record.value("step", int64_t{0}) << " ("
               << best->string() << ")" << std::endl;
   } else {
-    std::cout << "note: " << best->string() << " was measured another way (data, network or eval_n differ); "
+    std::cout << "note: " << best->string() << " was measured another way (data, network, eval_n or sampling statistics differ); "
               << "the next evaluation replaces it" << std::endl;
   }
 }
@@ -36,7 +36,10 @@ TrainEvaluator::~TrainEvaluator() = default;
 nlohmann::json TrainEvaluator::identity() const {
   std::ostringstream network;
   network << std::hex << network_->fingerprint();
-  return {{"n", n_}, {"data", data_.value("fingerprint", std::string())}, {"inception", network.str()}};
+  return {{"n", n_},
+          {"data", data_.value("fingerprint", std::string())},
+          {"inception", network.str()},
+          {"sampling", session_.sampling_json()}};
 }
 
 Scores TrainEvaluator::evaluate(int64_t step) {

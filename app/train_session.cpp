@@ -348,6 +348,11 @@ at::Tensor TrainSession::evaluation_samples(const at::Tensor& z, int64_t first) 
 
 nlohmann::json TrainSession::attention_json() const { return attention::to_json(impl_->model.attention); }
 
+nlohmann::json TrainSession::sampling_json() const {
+  const auto& sampling = impl_->trainer.sampling();
+  return {{"stats", gan::to_string(sampling.stats)}, {"standing_stats", sampling.standing_passes}};
+}
+
 nlohmann::json TrainSession::data_fingerprint() const {
   const auto& header = impl_->loader->reader().header();
   std::ostringstream hex;

@@ -82,6 +82,8 @@ class TrainSession {
   // from a generator of their own, so evaluating leaves training's random streams untouched.
   at::Tensor evaluation_samples(const at::Tensor& z, int64_t first);
   nlohmann::json attention_json() const;
+  // {"stats": running | batch | standing, "standing_stats": passes}: how G_ema renders.
+  nlohmann::json sampling_json() const;
   // The complete model and train sections (defaults filled in), as run.
   nlohmann::json model_json() const;
   nlohmann::json train_json() const;
