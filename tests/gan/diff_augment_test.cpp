@@ -239,33 +239,41 @@ TEST(DiffAugment, SameSeedSameOutputOtherSeedOtherOutputInputUntouched) {
 TEST(DiffAugment, GradientsMatchFiniteDifferences) {
   // Every operation is affine in the images for fixed draws: central differences in float64 are
   // exact up to rounding. Each evaluation reuses the same generator state.
-  const DiffAugmentPolicy policy = parse_diff_augment_policy("color,translation,cutout");
   const at::Tensor x0 = images(2, 8, 8, 7, at::kDouble);
   at::Generator wgen = seeded(8);
   const at::Tensor weights = at::randn(x0.sizes(), wgen, at::TensorOptions().dtype(at::kDouble));
-  auto f = [&](const at::Tensor& x) {
-    at::Generator gen = seeded(21);
-    return (diff_augment(x, policy, gen) * weights).sum();
-  };
-  const at::Tensor x = x0.clone().requires_grad_(true);
-  f(x).backward();
-  const at::Tensor analytic = x.grad();
-  at::Tensor numeric = at::zeros_like(x0);
-  const double eps = 1e-4;
-  auto flat = x0.clone().flatten();
-  auto out = numeric.view(-1);
-  for (int64_t i = 0; i < flat.numel(); ++i) {
-    const double v = flat[i].item<double>();
-    flat[i] = v + eps;
-    const double up = f(flat.view_as(x0)).item<double>();
-    flat[i] = v - eps;
-    const double down = f(flat.view_as(x0)).item<double>();
-    flat[i] = v;
-    out[i] = (up - down) / (2 * eps);
+  for (const char* text : {"color,translation,cutout", "translation,cutout,color"}) {
+    const DiffAugmentPolicy policy = parse_diff_augment_policy(text);
+    auto f = [&](const at::Tensor& x) {
+      at::Generator gen = seeded(21);
+      return (diff_augment(x, policy, gen) * weights).sum();
+    };
+    const at::Tensor x = x0.clone().requires_grad_(true);
+    f(x).backward();
+    const at::Tensor analytic = x.grad();
+    at::Tensor numeric = at::zeros_like(x0);
+    const double eps = 1e-4;
+    auto flat = x0.clone().flatten();
+    auto out = numeric.view(-1);
+    for (int64_t i = 0; i < flat.numel(); ++i) {
+      const double v = flat[i].item<double>();
+      flat[i] = v + eps;
+      const double up = f(flat.view_as(x0)).item<double>();
+      flat[i] = v - eps;
+      const double down = f(flat.view_as(x0)).item<double>();
+      flat[i] = v;
+      out[i] = (up - down) / (2 * eps);
+    }
+    EXPECT_LT((analytic - numeric).abs().max().item<double>(), 1e-8) << text;
+    EXPECT_GT(analytic.abs().max().item<double>(), 0.1) << text;  // gradients do reach the images
   }
-  EXPECT_LT((analytic - numeric).abs().max().item<double>(), 1e-8);
-  EXPECT_GT(analytic.abs().max().item<double>(), 0.1);  // gradients do reach the images
-  EXPECT_GT((analytic == 0).sum().item<int64_t>(), 0);  // and none reaches cut-out or shifted-out pixels
+  // With colour last, pixels that were cut out or shifted out have no influence at all (with colour
+  // first every pixel reaches the output through the image and channel means).
+  const DiffAugmentPolicy last = parse_diff_augment_policy("translation,cutout,color");
+  const at::Tensor x = x0.clone().requires_grad_(true);
+  at::Generator gen = seeded(21);
+  (diff_augment(x, last, gen) * weights).sum().backward();
+  EXPECT_GE((x.grad() == 0).sum().item<int64_t>(), 2 * 3 * 2 * 2);  // at least a clipped square per sample
 }
 
 TEST(DiffAugment, Bf16ImagesKeepTheirDtypeAndFollowFloat) {
