@@ -146,7 +146,7 @@ DiffAugmentParams draw_diff_augment_params(const DiffAugmentPolicy& policy, int6
       }
       case DiffAugmentOp::cutout: {
         // The square's centre row c is uniform in [0, H - K % 2] and it covers rows
-        // [c - K / 2, c - K / 2 + K): for even K every row is covered by exactly K centres.
+        // [c - K / 2, c - K / 2 + K), clipped to the image (the authors' distribution).
         const int64_t ky = diff_augment_cutout_size(height), kx = diff_augment_cutout_size(width);
         params.cut_y = at::randint(0, height - ky % 2 + 1, {batch}, generator, longs) - ky / 2;
         params.cut_x = at::randint(0, width - kx % 2 + 1, {batch}, generator, longs) - kx / 2;

@@ -58,7 +58,8 @@ DiffAugmentParams draw_diff_augment_params(const DiffAugmentPolicy& policy, int6
 
 // The operations with given parameters (images [B, C, H, W], floating point, any device; the result
 // has the images' dtype and device, the input is not modified; every operation is differentiable
-// w.r.t. the images). reduced-precision images (bf16, fp16) are computed in float.
+// w.r.t. the images). Colour computes reduced-precision images (bf16, fp16) in float and rounds
+// the result back; translation and cutout move or zero values, exact in any dtype.
 at::Tensor diff_augment_color(const at::Tensor& images, const at::Tensor& brightness, const at::Tensor& saturation,
                               const at::Tensor& contrast);
 at::Tensor diff_augment_translation(const at::Tensor& images, const at::Tensor& shift_y, const at::Tensor& shift_x);
