@@ -73,8 +73,10 @@ void prepare_sampling_statistics(Generator& g, const SamplingOptions& options, u
         bn->reset_running_stats();
       }
       batch_statistics_mode(g, std::nullopt);
+      // Latents and hashes from separate generators: every attention type sees the same latents
+      // (exact SMYRF gets the statistics dense gets).
       at::Generator draws = at::make_generator<at::CPUGeneratorImpl>(seed);
-      g->set_attention_generator(draws);
+      g->set_attention_generator(at::make_generator<at::CPUGeneratorImpl>(seed ^ 0x9e3779b97f4a7c15ULL));
       const auto device = g->parameters().front().device();
       const ModelConfig& model = g->config;
       for (int64_t pass = 0; pass < options.standing_passes; ++pass) {

@@ -35,8 +35,9 @@ struct SamplingOptions {
 
 // Puts `g` into the sampling mode of `options` (eval mode for everything but batch norm). Batch
 // and Standing overwrite the batch norm buffers of `g`: call it on a copy. Standing draws its
-// latents, labels and attention hashes from a generator seeded with `seed` (the same weights get
-// the same statistics) and leaves g's attention generator unset.
+// latents and labels from a generator seeded with `seed` and its attention hashes from another
+// one derived from it (the same weights get the same statistics, and every attention type the
+// same latents), and leaves g's attention generator unset.
 void prepare_sampling_statistics(Generator& g, const SamplingOptions& options, uint64_t seed);
 
 // A copy of G_ema for rendering: load() takes G_ema's weights and buffers and prepares the
