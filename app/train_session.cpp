@@ -124,6 +124,7 @@ const std::vector<ConfigFlag>& train_flags() {
       {"ema-start", "train", "ema_start", "Step from which G_ema averages (before it, G_ema copies G)"},
       {"bf16", "train", "bf16", "bf16 autocast on CUDA (true/false)"},
       {"init", "train", "init", "Weight init of G and D: ortho, n02 or xavier"},
+      {"diffaug", "train", "diffaug", "DiffAugment policy for D's inputs: any of color,translation,cutout"},
   };
   return flags;
 }
