@@ -123,9 +123,10 @@ int run_sample(int argc, char** argv) {
   if (grid && out.extension() != ".png") out /= "grid.png";
 
   auto checkpoint = checkpoints::read_checkpoint(checkpoint_path);
+  // Checked before G_ema is built (standing statistics can take a while on a large model).
+  if (only_class) check_class(*only_class, checkpoint_classes(checkpoint), checkpoint.dir);
   CheckpointGenerator generator(checkpoint, args["device"].as<std::string>(), sampling_stats);
   const int64_t n_classes = generator.n_classes();
-  if (only_class) check_class(*only_class, n_classes, checkpoint.dir);
   // What this command renders for latents z: the named class, or classes cycling with the index.
   auto render = [&](const at::Tensor& latents) {
     if (!only_class) return generator.generate(latents);

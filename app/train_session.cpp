@@ -356,6 +356,10 @@ std::string TrainSession::model_summary() const {
 nlohmann::json TrainSession::model_json() const { return gan::to_json(impl_->model); }
 nlohmann::json TrainSession::train_json() const { return gan::to_json(impl_->train); }
 
+int64_t checkpoint_classes(const checkpoints::Checkpoint& checkpoint) {
+  return gan::model_config_from_json(checkpoint.manifest.at("config").at("model")).n_classes;
+}
+
 struct CheckpointGenerator::Impl {
   gan::ModelConfig model;
   torch::Device device;

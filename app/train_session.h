@@ -100,6 +100,9 @@ class TrainSession {
 // standing passes of `standing_batch` images. std::invalid_argument for bad values.
 gan::SamplingOptions sampling_options(const nlohmann::json& run, int64_t standing_batch);
 
+// The model.n_classes of a checkpoint's config (1: unconditional), without building its networks.
+int64_t checkpoint_classes(const checkpoints::Checkpoint& checkpoint);
+
 // G_ema of a checkpoint with the checkpoint's attention type (set_attention swaps it), for sampling,
 // with the batch norm statistics the run recorded (run.sampling_stats / run.standing_stats of its
 // config; standing passes of its training batch), keys of `sampling_override` replacing them.
