@@ -50,8 +50,16 @@ int run_synthetic(const cxxopts::ParseResult& args, const std::string& output, i
   const auto count = args["synthetic"].as<int64_t>();
   if (count < 1) throw UsageError("--synthetic takes the number of images (>= 1), got " + std::to_string(count));
   const auto seed = args["seed"].as<uint64_t>();
+  int64_t classes = datasets::kSyntheticEllipseLabels;
+  if (args.count("classes")) {
+    classes = args["classes"].as<int64_t>();
+    if (classes < 1 || classes > datasets::kSyntheticMaxClasses) {
+      throw UsageError("--classes must be in [1, " + std::to_string(datasets::kSyntheticMaxClasses) + "], got " +
+                       std::to_string(classes));
+    }
+  }
   PrepareProgress progress("synthetic");
-  datasets::write_synthetic_dataset(output, count, resolution, seed, std::ref(progress));
+  datasets::write_synthetic_dataset(output, count, resolution, seed, std::ref(progress), classes);
   datasets::PackedReader reader(output);
   std::cerr << "wrote " << reader.size() << " synthetic " << resolution << "x" << resolution << " images ("
             << reader.label_count() << " classes, seed " << seed << ") to " << output << "\n";
@@ -91,7 +99,7 @@ int run_folder(const cxxopts::ParseResult& args, const std::string& output, int6
 int run_prepare(int argc, char** argv) {
   cxxopts::Options options(argv[0], "Pack an image folder, or synthetic images, into one .lgd dataset.\n"
                                     "Usage: longgan prepare --input DIR --output FILE --resolution R [options]\n"
-                                    "       longgan prepare --synthetic N --output FILE --resolution R [--seed S]");
+                                    "       longgan prepare --synthetic N --output FILE --resolution R [--seed S] [--classes K]");
   options.add_options()
       ("input", "Folder of .jpg/.jpeg/.png/.webp images, searched recursively", cxxopts::value<std::string>())
       ("synthetic", "Write N synthetic images (mirrored ellipses) instead", cxxopts::value<int64_t>())
@@ -100,7 +108,11 @@ int run_prepare(int argc, char** argv) {
       ("labels", "Class labels: lines 'filename,label' (docs/DATASET_FORMAT.md)", cxxopts::value<std::string>())
       ("threads", "Decoding threads", cxxopts::value<int64_t>()->default_value("4"))
       ("min-size", "Skip images whose shorter side is smaller", cxxopts::value<int64_t>()->default_value("0"))
-      ("seed", "Seed of the synthetic images", cxxopts::value<uint64_t>()->default_value("0"));
+      ("seed", "Seed of the synthetic images", cxxopts::value<uint64_t>()->default_value("0"))
+      ("classes", "Synthetic images in K classes of their own hue (odd classes: rounded squares), labels "
+                  "0..K-1 (image i is of class i % K), for class-conditional training; K in [1, 1000], 1: one "
+                  "class. Without it: 3 classes by the number of ellipses, all hues",
+       cxxopts::value<int64_t>());
   auto args = parse_command_line(options, argc, argv);
   if (!args) return 0;
   const auto output = required<std::string>(*args, "output");
@@ -112,6 +124,9 @@ int run_prepare(int argc, char** argv) {
   if (synthetic == folder) throw UsageError("give exactly one of --input DIR and --synthetic N");
   if (synthetic && (args->count("labels") || args->count("min-size"))) {
     throw UsageError("--labels and --min-size apply to --input only");
+  }
+  if (folder && args->count("classes")) {
+    throw UsageError("--classes applies to --synthetic only; the classes of an image folder come from --labels");
   }
   return synthetic ? run_synthetic(*args, output, resolution) : run_folder(*args, output, resolution);
 }

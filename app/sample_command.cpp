@@ -1,6 +1,7 @@
 // longgan sample: renders images with a checkpoint's G_ema, optionally with another attention type.
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "app/cli.h"
@@ -42,11 +43,31 @@ std::vector<fs::path> write_images(const fs::path& out, const at::Tensor& images
   return paths;
 }
 
+// OUT/class_000.png ... : the sheet of class k with --per-class.
+fs::path class_sheet(const fs::path& out, int64_t k) {
+  std::ostringstream name;
+  name << "class_" << std::setw(3) << std::setfill('0') << k << ".png";
+  return out / name.str();
+}
+
+// A UsageError unless `k` is a class of the checkpoint.
+void check_class(int64_t k, int64_t n_classes, const fs::path& checkpoint) {
+  if (k >= 0 && k < n_classes) return;
+  if (n_classes == 1) {
+    throw UsageError("--class " + std::to_string(k) + ": the model of checkpoint '" + checkpoint.string() +
+                     "' is unconditional (n_classes 1): its only class is 0");
+  }
+  throw UsageError("--class " + std::to_string(k) + " is not a class of checkpoint '" + checkpoint.string() +
+                   "': its n_classes is " + std::to_string(n_classes) + " (classes 0.." + std::to_string(n_classes - 1) +
+                   ")");
+}
+
 }  // namespace
 
 int run_sample(int argc, char** argv) {
   cxxopts::Options options(argv[0], "Render images from a checkpoint's G_ema. A sidecar OUT.json (or OUT/samples.json) "
-                                    "records the checkpoint, seed, truncation and attention that produced them.");
+                                    "records the checkpoint, seed, truncation, attention and classes that produced them. "
+                                    "Image i is of class i % n_classes unless --class or --per-class says otherwise.");
   options.add_options()("checkpoint", "Run directory (its latest checkpoint) or step-NNNNNN directory",
                         cxxopts::value<std::string>())(
       "out", "FILE.png for a grid, or a directory for one PNG per image", cxxopts::value<std::string>())(
@@ -60,7 +81,12 @@ int run_sample(int argc, char** argv) {
       "Render the same z with each listed type side by side (one row per type) and print the mean absolute pixel "
       "difference of each against the checkpoint's own type (or --attention), e.g. dense,smyrf (a bare name of the "
       "checkpoint's own type keeps the checkpoint's options)",
-      cxxopts::value<std::string>())("device", "cpu or cuda", cxxopts::value<std::string>()->default_value(
+      cxxopts::value<std::string>())(
+      "class", "Render every image in class K of a class-conditional checkpoint (in [0, n_classes))",
+      cxxopts::value<int64_t>())("per-class",
+                                 "One sheet per class of the checkpoint from the same latents: OUT is a directory, "
+                                 "written as OUT/class_000.png, OUT/class_001.png, ... and OUT/samples.json")(
+      "device", "cpu or cuda", cxxopts::value<std::string>()->default_value(
                                                                   torch::cuda::is_available() ? "cuda" : "cpu"));
   add_sampling_flags(options);
   std::vector<std::string> arguments;
@@ -79,11 +105,33 @@ int run_sample(int argc, char** argv) {
   if (args.count("attention")) parse_spec_option("attention", args["attention"].as<std::string>());
   if (args.count("compare-attention")) parse_spec_list("compare-attention", args["compare-attention"].as<std::string>());
   const nlohmann::json sampling_stats = sampling_override(args);
+  const bool per_class = args.count("per-class") > 0;
+  const std::optional<int64_t> only_class =
+      args.count("class") ? std::optional<int64_t>(args["class"].as<int64_t>()) : std::nullopt;
   bool grid = args.count("grid") > 0;
+  if (per_class) {
+    if (only_class) throw UsageError("give --class K (one class) or --per-class (every class), not both");
+    if (grid) throw UsageError("--per-class writes one grid per class already; drop --grid");
+    if (args.count("compare-attention")) {
+      throw UsageError("--compare-attention renders one sheet; combine it with --class K, not --per-class");
+    }
+    if (out.extension() == ".png") {
+      throw UsageError("--per-class writes one sheet per class into a directory (OUT/class_000.png, ...): give --out "
+                       "DIR, not '" + out.string() + "'");
+    }
+  }
   if (grid && out.extension() != ".png") out /= "grid.png";
 
   auto checkpoint = checkpoints::read_checkpoint(checkpoint_path);
+  // Checked before G_ema is built (standing statistics can take a while on a large model).
+  if (only_class) check_class(*only_class, checkpoint_classes(checkpoint), checkpoint.dir);
   CheckpointGenerator generator(checkpoint, args["device"].as<std::string>(), sampling_stats);
+  const int64_t n_classes = generator.n_classes();
+  // What this command renders for latents z: the named class, or classes cycling with the index.
+  auto render = [&](const at::Tensor& latents) {
+    if (!only_class) return generator.generate(latents);
+    return generator.generate(latents, at::full({latents.size(0)}, *only_class, at::kLong));
+  };
   const attention::AttentionSpec own = generator.attention();
   std::vector<attention::AttentionSpec> compare;  // all checked before any rendering
   if (args.count("compare-attention")) {
@@ -106,14 +154,28 @@ int run_sample(int argc, char** argv) {
   nlohmann::json record{{"checkpoint", checkpoint.dir.string()}, {"step", checkpoint.step}, {"seed", seed},
                         {"n", n}, {"truncation", truncation}, {"attention", attention::to_json(generator.attention())},
                         {"sampling_stats", gan::to_string(generator.sampling().stats)},
-                        {"standing_stats", generator.sampling().standing_passes}};
+                        {"standing_stats", generator.sampling().standing_passes}, {"n_classes", n_classes}};
+  if (only_class) record["class"] = *only_class;
+  if (per_class) {
+    // The same z in every class, so that the sheets compare class against class.
+    record["classes"] = nlohmann::json::array();
+    for (int64_t k = 0; k < n_classes; ++k) {
+      write_png_atomic(class_sheet(out, k), make_grid(generator.generate(z, at::full({z.size(0)}, k, at::kLong)), columns));
+      record["classes"].push_back({{"class", k}, {"file", class_sheet(out, k).filename().string()}});
+    }
+    checkpoints::write_file_atomic(out / "samples.json", record.dump(2) + "\n");
+    std::cout << "wrote " << n_classes << " sheets (one per class, " << z.size(0) << " images each) to " << out.string()
+              << " (attention " << attention::to_string(generator.attention()) << "; " << (out / "samples.json").string()
+              << ")" << std::endl;
+    return 0;
+  }
   at::Tensor images;
   if (compare.empty()) {
-    images = generator.generate(z);
+    images = render(z);
   } else {
     // The reference is what this command renders without comparing: the checkpoint's type or --attention.
     const attention::AttentionSpec rendered_spec = generator.attention();
-    at::Tensor reference = generator.generate(z);
+    at::Tensor reference = render(z);
     std::vector<at::Tensor> rows;
     record["compare"] = nlohmann::json::array();
     std::cout << "mean |difference| of pixels (0..255) against "
@@ -121,7 +183,7 @@ int run_sample(int argc, char** argv) {
               << ":\n";
     for (const auto& spec : compare) {
       generator.set_attention(spec);
-      at::Tensor rendered = generator.generate(z);
+      at::Tensor rendered = render(z);
       double difference = ((rendered - reference).abs().mean().item<double>()) * 127.5;
       std::cout << "  " << std::left << std::setw(48) << attention::to_string(spec) << " " << std::fixed
                 << std::setprecision(3) << difference << "\n";

@@ -251,6 +251,9 @@ int run_train(int argc, char** argv) {
   }
 
   verify_data_before_training(config, console);  // corrupt data stops the run before anything is written
+  if (main_rank) {
+    if (const std::string warning = unused_labels_warning(config); !warning.empty()) std::cerr << warning << std::endl;
+  }
   TrainSession session(config, DistributedOptions{group.get(), sync_bn == "true"});  // opens the data
   config["model"] = session.model_json();
   config["train"] = session.train_json();

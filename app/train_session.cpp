@@ -128,6 +128,7 @@ const std::vector<ConfigFlag>& train_flags() {
       {"ema-start", "train", "ema_start", "Step from which G_ema averages (before it, G_ema copies G)"},
       {"bf16", "train", "bf16", "bf16 autocast on CUDA (true/false)"},
       {"init", "train", "init", "Weight init of G and D: ortho, n02 or xavier"},
+      {"diffaug", "train", "diffaug", "DiffAugment policy for D's inputs: any of color,translation,cutout"},
   };
   return flags;
 }
@@ -186,6 +187,17 @@ void verify_data_before_training(const nlohmann::json& config, std::ostream& out
          << " --verify` checks all)";
   }
   out << line.str() << std::endl;
+}
+
+std::string unused_labels_warning(const nlohmann::json& config) {
+  const int64_t n_classes = gan::model_config_from_json(config["model"]).n_classes;
+  if (n_classes != 1) return {};
+  const datasets::PackedReader reader(config["run"]["data"].get<std::string>());
+  if (reader.label_count() <= 1) return {};
+  const std::string k = std::to_string(reader.label_count());
+  return "warning: data '" + reader.path().string() + "' is labelled (" + k + " classes) but the model is "
+         "unconditional (model.n_classes 1), so training ignores the labels; pass --classes " + k +
+         " for a class-conditional model";
 }
 
 struct TrainSession::Impl {
@@ -369,6 +381,10 @@ std::string TrainSession::model_summary() const {
 nlohmann::json TrainSession::model_json() const { return gan::to_json(impl_->model); }
 nlohmann::json TrainSession::train_json() const { return gan::to_json(impl_->train); }
 
+int64_t checkpoint_classes(const checkpoints::Checkpoint& checkpoint) {
+  return gan::model_config_from_json(checkpoint.manifest.at("config").at("model")).n_classes;
+}
+
 struct CheckpointGenerator::Impl {
   gan::ModelConfig model;
   torch::Device device;
@@ -430,6 +446,21 @@ at::Tensor CheckpointGenerator::generate(const at::Tensor& z) {
   // Fixed hashes: the same z gives the same image on every call.
   return impl_->sampler->generate(z, labels, at::make_generator<at::CPUGeneratorImpl>(0));
 }
+
+at::Tensor CheckpointGenerator::generate(const at::Tensor& z, const at::Tensor& labels) {
+  const int64_t n = impl_->model.n_classes;
+  if (labels.dim() != 1 || labels.size(0) != z.size(0) || labels.scalar_type() != at::kLong) {
+    throw std::invalid_argument("labels must be int64 [" + std::to_string(z.size(0)) + "] (one per latent), got " +
+                                shape_text(labels));
+  }
+  if (labels.numel() > 0 && (labels.min().item<int64_t>() < 0 || labels.max().item<int64_t>() >= n)) {
+    throw std::invalid_argument("labels must be in [0, " + std::to_string(n) + ") (the checkpoint's n_classes)");
+  }
+  // Fixed hashes, as generate(z): the same z and label give the same image on every call.
+  return impl_->sampler->generate(z, labels, at::make_generator<at::CPUGeneratorImpl>(0));
+}
+
+int64_t CheckpointGenerator::n_classes() const { return impl_->model.n_classes; }
 
 const gan::SamplingOptions& CheckpointGenerator::sampling() const { return impl_->sampling; }
 

@@ -42,6 +42,11 @@ void check_session_config(const nlohmann::json& config, const nlohmann::json& be
 // the loader reaches them.
 void verify_data_before_training(const nlohmann::json& config, std::ostream& out, double seconds = 3.0);
 
+// A one-line warning when the data file of `config` is labelled (more than one class) but the
+// model is unconditional (model.n_classes 1: the labels go unused), naming the file, its classes
+// and the flag that uses them; empty otherwise.
+std::string unused_labels_warning(const nlohmann::json& config);
+
 // A trainer over the data file of config["run"]["data"], seeded by config["run"]["seed"], on
 // config["run"]["device"]. Its state (networks, optimizers, loader position, RNG states)
 // round-trips through state()/load_state() for bit-exact resume.
@@ -101,6 +106,9 @@ class TrainSession {
 // standing passes of `standing_batch` images. std::invalid_argument for bad values.
 gan::SamplingOptions sampling_options(const nlohmann::json& run, int64_t standing_batch);
 
+// The model.n_classes of a checkpoint's config (1: unconditional), without building its networks.
+int64_t checkpoint_classes(const checkpoints::Checkpoint& checkpoint);
+
 // G_ema of a checkpoint with the checkpoint's attention type (set_attention swaps it), for sampling,
 // with the batch norm statistics the run recorded (run.sampling_stats / run.standing_stats of its
 // config; standing passes of its training batch), keys of `sampling_override` replacing them.
@@ -112,8 +120,12 @@ class CheckpointGenerator {
 
   // Truncated-normal latents (|z| <= truncation; truncation <= 0: plain normal) from `seed`.
   at::Tensor sample_z(int64_t n, uint64_t seed, double truncation) const;
-  // [n, 3, H, W] in [-1, 1], on the CPU.
+  // [n, 3, H, W] in [-1, 1], on the CPU; image i is of class i % n_classes().
   at::Tensor generate(const at::Tensor& z);
+  // The same for the classes `labels` [n] (int64 in [0, n_classes()); std::invalid_argument otherwise).
+  at::Tensor generate(const at::Tensor& z, const at::Tensor& labels);
+  // The checkpoint's model.n_classes (1: unconditional).
+  int64_t n_classes() const;
   // std::invalid_argument when `spec` does not fit the model (e.g. a cluster larger than a
   // block's tokens).
   void check_attention(const attention::AttentionSpec& spec) const;

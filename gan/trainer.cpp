@@ -95,6 +95,11 @@ void TrainConfig::validate() const {
   } catch (const std::invalid_argument& e) {
     require(false, "init", e.what());
   }
+  try {
+    parse_diff_augment_policy(diffaug);
+  } catch (const std::invalid_argument& e) {
+    require(false, "diffaug", e.what());
+  }
   require(ortho >= 0, "ortho", "must be >= 0 (0 turns it off)");
   require(ema_decay >= 0 && ema_decay <= 1, "ema_decay", "must be in [0, 1]");
   require(ema_start >= 0, "ema_start", "must be >= 0");
@@ -103,7 +108,8 @@ void TrainConfig::validate() const {
 nlohmann::json to_json(const TrainConfig& c) {
   return {{"batch", c.batch}, {"lr_g", c.lr_g},       {"lr_d", c.lr_d},           {"beta1", c.beta1},
           {"beta2", c.beta2}, {"eps", c.eps},         {"d_steps", c.d_steps},     {"accumulate", c.accumulate}, {"ortho", c.ortho},
-          {"ema_decay", c.ema_decay}, {"ema_start", c.ema_start}, {"seed", c.seed}, {"bf16", c.bf16}, {"init", c.init}};
+          {"ema_decay", c.ema_decay}, {"ema_start", c.ema_start}, {"seed", c.seed}, {"bf16", c.bf16}, {"init", c.init},
+          {"diffaug", c.diffaug}};
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& json) {
@@ -153,6 +159,7 @@ TrainConfig train_config_from_json(const nlohmann::json& json) {
   read("ema_start", config.ema_start);
   read("seed", config.seed);
   read("bf16", config.bf16);
+  read("diffaug", config.diffaug);
   config.validate();
   return config;
 }
@@ -162,6 +169,7 @@ GanTrainer::GanTrainer(ModelConfig model, TrainConfig train, torch::Device devic
       rng_(at::make_generator<at::CPUGeneratorImpl>(train_.seed)) {
   model_.validate();
   train_.validate();
+  diffaug_ = parse_diff_augment_policy(train_.diffaug);
   with_seeded_global_generator(train_.seed, [&] {
     g_ = Generator(model_);
     g_ema_ = Generator(model_);
@@ -236,7 +244,9 @@ std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_rea
           torch::NoGradGuard no_grad;
           fake = g_->forward(z, fake_labels);
         }
-        logits = d_->forward(at::cat({fake.to(images.dtype()), images}), at::cat({fake_labels, labels})).to(at::kFloat);
+        at::Tensor input = at::cat({fake.to(images.dtype()), images});
+        if (diffaug_.enabled()) input = augment(input, 2);
+        logits = d_->forward(input, at::cat({fake_labels, labels})).to(at::kFloat);
       }
       const auto split = logits.split(batch);
       const HingeDLoss loss = hinge_d_loss(split[1], split[0]);
@@ -258,7 +268,9 @@ std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_rea
     at::Tensor g_loss;
     {
       CudaAutocast autocast(train_.bf16, device_);
-      g_loss = hinge_g_loss(d_->forward(g_->forward(z, fake_labels), fake_labels).to(at::kFloat));
+      at::Tensor fake = g_->forward(z, fake_labels);
+      if (diffaug_.enabled()) fake = augment(fake, 1);
+      g_loss = hinge_g_loss(d_->forward(fake, fake_labels).to(at::kFloat));
     }
     (g_loss * scale).backward();
     g_loss_total += g_loss.item<double>() * scale;
@@ -272,6 +284,21 @@ std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_rea
   update_ema(*g_ema_, *g_, train_.ema_decay, step_, train_.ema_start);
   sampler_fresh_ = false;
   return result;
+}
+
+at::Tensor GanTrainer::augment(const at::Tensor& images, int64_t groups) {
+  const int64_t batch = images.size(0) / groups;  // this rank's samples per group
+  const int64_t total = batch * parallel_.size;
+  DiffAugmentParams params = draw_diff_augment_params(diffaug_, groups * total, images.size(2), images.size(3), rng_);
+  if (parallel_.size > 1) {
+    std::vector<at::Tensor> rows;
+    for (int64_t group = 0; group < groups; ++group) {
+      rows.push_back(at::arange(group * total + parallel_.rank * batch, group * total + (parallel_.rank + 1) * batch,
+                                at::TensorOptions().dtype(at::kLong)));
+    }
+    params = params.select(at::cat(rows));
+  }
+  return apply_diff_augment(images, diffaug_, params);
 }
 
 std::map<std::string, at::Tensor> GanTrainer::live_state() const {

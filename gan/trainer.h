@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "gan/adam.h"
+#include "gan/diff_augment.h"
 #include "gan/discriminator.h"
 #include "gan/generator.h"
 #include "gan/model_config.h"
@@ -36,12 +37,16 @@ struct TrainConfig {
   uint64_t seed = 0;
   bool bf16 = true;          // bf16 autocast; only acts on CUDA
   std::string init = "ortho";  // weight init of G and D: ortho | n02 | xavier (gan/init.h)
+  // DiffAugment policy for every image D sees (gan/diff_augment.h), e.g. "color,translation,cutout";
+  // "" or "none": off.
+  std::string diffaug;
 
   // std::invalid_argument naming the field and the fix.
   void validate() const;
 };
 
-// Keys: batch, lr_g, lr_d, beta1, beta2, eps, d_steps, accumulate, ortho, ema_decay, ema_start, seed, bf16, init.
+// Keys: batch, lr_g, lr_d, beta1, beta2, eps, d_steps, accumulate, ortho, ema_decay, ema_start, seed, bf16, init,
+// diffaug.
 // from_json: missing keys keep their defaults; unknown keys and wrong types throw.
 nlohmann::json to_json(const TrainConfig& config);
 TrainConfig train_config_from_json(const nlohmann::json& json);
@@ -69,7 +74,9 @@ class GanTrainer {
   // is left as it was).
   GanTrainer(ModelConfig model, TrainConfig train, torch::Device device);
 
-  // d_steps D updates (each drawing a real batch), one G update, the EMA update.
+  // d_steps D updates (each drawing a real batch), one G update, the EMA update. With a DiffAugment
+  // policy, D's input is augmented in both: the fake + real batch of each D micro-batch and the
+  // fake batch of each G micro-batch, every sample with its own draw from the trainer's generator.
   // Returns d_loss_real and d_loss_fake (of the last D update) and g_loss.
   std::map<std::string, double> train_step(const BatchSource& next_real_batch);
   int64_t step() const { return step_; }
@@ -116,6 +123,10 @@ class GanTrainer {
 
  private:
   std::map<std::string, at::Tensor> live_state() const;
+  // DiffAugment of D's input: `groups` consecutive groups of this rank's samples (D step: fake,
+  // then real), each this rank's slice of a group of the global batch; the parameters are drawn for
+  // the global batch (every rank draws the same) and this rank's rows applied.
+  at::Tensor augment(const at::Tensor& images, int64_t groups);
 
   ModelConfig model_;
   TrainConfig train_;
@@ -126,6 +137,7 @@ class GanTrainer {
   std::unique_ptr<Adam> optim_g_, optim_d_;
   int64_t step_ = 0;
   DataParallel parallel_;
+  DiffAugmentPolicy diffaug_;
   SamplingOptions sampling_;
   std::unique_ptr<EmaSampler> sampler_;  // made on the first generate_ema
   bool sampler_fresh_ = false;

@@ -53,8 +53,10 @@ TEST(TrainConfig, JsonRoundTripAndErrors) {
   config.d_steps = 3;
   config.seed = 42;
   config.bf16 = false;
+  config.diffaug = "translation,color";
   const nlohmann::json json = to_json(config);
-  EXPECT_EQ(json.size(), 14u);
+  EXPECT_EQ(json.size(), 15u);
+  EXPECT_EQ(json.at("diffaug"), "translation,color");
   EXPECT_EQ(to_json(train_config_from_json(json)), json);
   EXPECT_EQ(train_config_from_json(nlohmann::json::object()).d_steps, 2);
   auto error_of = [](const nlohmann::json& j) -> std::string {
@@ -69,6 +71,12 @@ TEST(TrainConfig, JsonRoundTripAndErrors) {
   EXPECT_NE(error_of({{"accumulate", 0}}).find("accumulate"), std::string::npos);
   EXPECT_NE(error_of({{"init", "kaiming"}}).find("init"), std::string::npos);
   EXPECT_NE(error_of({{"init", 1}}).find("init"), std::string::npos);
+  EXPECT_EQ(train_config_from_json(nlohmann::json::object()).diffaug, "");
+  const std::string diffaug = error_of({{"diffaug", "color,blur"}});
+  EXPECT_NE(diffaug.find("train config: diffaug"), std::string::npos) << diffaug;
+  EXPECT_NE(diffaug.find("\"blur\""), std::string::npos) << diffaug;
+  EXPECT_NE(error_of({{"diffaug", "color,color"}}).find("listed twice"), std::string::npos);
+  EXPECT_NE(error_of({{"diffaug", true}}).find("diffaug"), std::string::npos);
   EXPECT_NE(error_of({{"lr_g", -1.0}}).find("lr_g"), std::string::npos);
   EXPECT_NE(error_of({{"batch", "big"}}).find("batch"), std::string::npos);
   EXPECT_NE(error_of({{"seed", -1}}).find("seed"), std::string::npos);
@@ -239,6 +247,22 @@ TEST(GanTrainer, SameSeedSameResultAndGlobalGeneratorUntouched) {
   EXPECT_EQ(a.train_step(fixed_batches(1)), b.train_step(fixed_batches(1)));
 }
 
+// A trainer made with another seed that loads a.state() takes the same next step as `a`, to the bit.
+void expect_bit_exact_resume(GanTrainer& a, const TrainConfig& config) {
+  TrainConfig other_seed = config;
+  other_seed.seed = 77;
+  GanTrainer b(tiny_model(), other_seed, torch::kCPU);
+  b.load_state(a.state());
+  EXPECT_EQ(b.step(), a.step());
+  auto source_a = fixed_batches(5);
+  auto source_b = fixed_batches(5);
+  EXPECT_EQ(a.train_step(source_a), b.train_step(source_b));
+  const auto after_a = a.state();
+  const auto after_b = b.state();
+  ASSERT_EQ(after_a.size(), after_b.size());
+  for (const auto& [name, tensor] : after_a) EXPECT_TRUE(at::equal(tensor, after_b.at(name))) << name;
+}
+
 TEST(GanTrainer, StateRoundTripGivesBitExactNextStep) {
   GanTrainer a(tiny_model(), tiny_train(), torch::kCPU);
   auto source = fixed_batches(1);
@@ -254,18 +278,30 @@ TEST(GanTrainer, StateRoundTripGivesBitExactNextStep) {
   EXPECT_TRUE(saved.contains("optim_D.linear.weight.exp_avg_sq"));
   EXPECT_EQ(saved.at("trainer.step").item<int64_t>(), 2);
 
-  TrainConfig other_seed = tiny_train();
-  other_seed.seed = 77;
-  GanTrainer b(tiny_model(), other_seed, torch::kCPU);
-  b.load_state(saved);
-  EXPECT_EQ(b.step(), 2);
-  auto source_a = fixed_batches(5);
-  auto source_b = fixed_batches(5);
-  EXPECT_EQ(a.train_step(source_a), b.train_step(source_b));
-  const auto after_a = a.state();
-  const auto after_b = b.state();
-  ASSERT_EQ(after_a.size(), after_b.size());
-  for (const auto& [name, tensor] : after_a) EXPECT_TRUE(at::equal(tensor, after_b.at(name))) << name;
+  expect_bit_exact_resume(a, tiny_train());
+}
+
+TEST(GanTrainer, DiffAugmentStepIsFiniteChangesTrainingAndResumesBitExact) {
+  TrainConfig config = tiny_train();
+  config.diffaug = "color,translation,cutout";
+  GanTrainer a(tiny_model(), config, torch::kCPU);
+  auto source = fixed_batches(1);
+  const auto losses = a.train_step(source);
+  for (const auto& [key, value] : losses) EXPECT_TRUE(std::isfinite(value)) << key;
+  GanTrainer plain(tiny_model(), tiny_train(), torch::kCPU);
+  EXPECT_NE(plain.train_step(fixed_batches(1)), losses);  // the augmentation reaches D
+  EXPECT_FALSE(at::equal(plain.state().at("trainer.generator"), a.state().at("trainer.generator")));
+
+  expect_bit_exact_resume(a, config);
+}
+
+TEST(GanTrainer, DiffAugmentNoneIsThePlainStep) {
+  TrainConfig none = tiny_train();
+  none.diffaug = "none";
+  GanTrainer a(tiny_model(), tiny_train(), torch::kCPU);
+  GanTrainer b(tiny_model(), none, torch::kCPU);
+  EXPECT_EQ(a.train_step(fixed_batches(1)), b.train_step(fixed_batches(1)));
+  EXPECT_TRUE(at::equal(a.state().at("trainer.generator"), b.state().at("trainer.generator")));
 }
 
 TEST(GanTrainer, LoadStateListsMissingUnexpectedAndMismatchedNames) {
