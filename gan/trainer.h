@@ -95,7 +95,7 @@ class GanTrainer {
   // after each step, load_state, set_attention or set_sampling (standing statistics: once per
   // refresh, from a generator of their own).
   at::Tensor generate_ema(const at::Tensor& z, const at::Tensor& labels, at::Generator hashes);
-  // Default: standing statistics over 16 passes of the training batch.
+  // Default: G_ema's running statistics (standing ones: 16 passes of the training batch).
   void set_sampling(const SamplingOptions& options);
   const SamplingOptions& sampling() const { return sampling_; }
 

@@ -174,20 +174,22 @@ TEST(SampleCommand, SamplingStatisticsAreChosenAndRecorded) {
   prepare_dataset();
   if (::testing::Test::HasFatalFailure()) return;
   fs::path run = fresh_dir("sample_stats");
-  ASSERT_EQ(run_longgan(with(tiny_train(run, 2), {"--sampling-stats", "running"})).exit_code, 0);
+  ASSERT_EQ(run_longgan(with(tiny_train(run, 2), {"--sampling-stats", "standing", "--standing-stats", "3"})).exit_code, 0);
   auto render = [&](const std::string& name, const std::vector<std::string>& more) {
     auto result = run_longgan(with({"sample", "--checkpoint", run.string(), "--out", (run / name).string(), "--n", "4"}, more));
     EXPECT_EQ(result.exit_code, 0) << result.output;
     return nlohmann::json::parse(checkpoints::read_file(run / (name + ".json")));
   };
-  // The run's own setting (running) unless a flag says otherwise.
-  EXPECT_EQ(render("own.png", {})["sampling_stats"], "running");
+  // The run's own setting (standing, 3 passes) unless a flag says otherwise.
+  auto own = render("own.png", {});
+  EXPECT_EQ(own["sampling_stats"], "standing");
+  EXPECT_EQ(own["standing_stats"], 3);
   EXPECT_EQ(render("running.png", {"--sampling-stats", "running"})["sampling_stats"], "running");
   auto standing = render("standing.png", {"--sampling-stats", "standing", "--standing-stats", "3"});
   EXPECT_EQ(standing["sampling_stats"], "standing");
   EXPECT_EQ(standing["standing_stats"], 3);
   EXPECT_EQ(render("batch.png", {"--sampling-stats", "batch"})["sampling_stats"], "batch");
-  EXPECT_EQ(checkpoints::read_file(run / "own.png"), checkpoints::read_file(run / "running.png"));
+  EXPECT_EQ(checkpoints::read_file(run / "own.png"), checkpoints::read_file(run / "standing.png"));
   EXPECT_NE(checkpoints::read_file(run / "running.png"), checkpoints::read_file(run / "standing.png"));
   EXPECT_NE(checkpoints::read_file(run / "running.png"), checkpoints::read_file(run / "batch.png"));
 

@@ -187,13 +187,14 @@ TEST(GanTrainer, AccumulatedGradientsAreTheMeanOfTheMicroBatchGradients) {
 }
 
 TEST(GanTrainer, RenderingLeavesGEmaAlone) {
-  // Standing statistics (the default) are re-estimated on the sampling copy only.
+  // Standing statistics are re-estimated on the sampling copy only.
   GanTrainer trainer(tiny_model(), tiny_train(), torch::kCPU);
+  EXPECT_EQ(trainer.sampling().stats, SamplingStats::Running);  // the default
+  trainer.set_sampling({SamplingStats::Standing, 4, 2});
   trainer.train_step(fixed_batches(1));
   std::vector<at::Tensor> before;
   for (const auto& t : trainer.g_ema()->buffers()) before.push_back(t.clone());
   for (const auto& t : trainer.g_ema()->parameters()) before.push_back(t.clone());
-  ASSERT_EQ(trainer.sampling().stats, SamplingStats::Standing);
   const at::Tensor z = torch::randn({2, tiny_model().z_dim});
   const at::Tensor labels = torch::tensor({0, 1}, at::kLong);
   const at::Tensor standing = trainer.generate_ema(z, labels, at::make_generator<at::CPUGeneratorImpl>(1));
