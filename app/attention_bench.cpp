@@ -1,99 +1,21 @@
 #include "app/attention_bench.h"
 
-#include <torch/cuda.h>
 #include <torch/serialize.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <iomanip>
 #include <sstream>
 #include <stdexcept>
 
-#include <malloc.h>
-
+#include "app/bench_timing.h"
 #include "attention/structured_inputs.h"
-#include "longgan/build_config.h"
-
-#if LONGGAN_HAVE_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
 
 namespace longgan::app {
 namespace {
 
 using attention::Backend;
-
-void synchronize(const at::Device& device) {
-  if (device.is_cuda()) torch::cuda::synchronize();
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  size_t mid = values.size() / 2;
-  return values.size() % 2 ? values[mid] : 0.5 * (values[mid - 1] + values[mid]);
-}
-
-// Milliseconds of `work` (median of `repeats` after `warmup` untimed runs).
-template <class Work>
-double time_ms(const at::Device& device, const AttentionBenchSettings& settings, Work&& work) {
-  for (int i = 0; i < settings.warmup; ++i) work();
-  synchronize(device);
-  std::vector<double> times;
-  for (int i = 0; i < std::max(1, settings.repeats); ++i) {
-    auto start = std::chrono::steady_clock::now();
-    work();
-    synchronize(device);
-    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  return median(times);
-}
-
-// Peak memory of one call of `work`, in MiB above what was in use before it.
-// CUDA: the caching allocator's peak. CPU: growth of the resident set's high-water mark, which
-// /proc/self/clear_refs can reset; unavailable elsewhere.
-std::optional<int64_t> read_status_kib(const char* field) {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind(field, 0) == 0) return std::stoll(line.substr(std::string(field).size()));
-  }
-  return std::nullopt;
-}
-
-template <class Work>
-std::optional<double> peak_mb(const at::Device& device, Work&& work) {
-#if LONGGAN_HAVE_CUDA
-  if (device.is_cuda()) {
-    namespace alloc = c10::cuda::CUDACachingAllocator;
-    synchronize(device);
-    auto index = device.index() < 0 ? 0 : device.index();
-    alloc::resetPeakStats(index);
-    int64_t before = alloc::getDeviceStats(index).allocated_bytes[0].current;
-    work();
-    synchronize(device);
-    int64_t peak = alloc::getDeviceStats(index).allocated_bytes[0].peak;
-    return static_cast<double>(peak - before) / (1024.0 * 1024.0);
-  }
-#endif
-  if (device.is_cpu()) {
-    // Large tensors must come from fresh mappings for the resident set to show them: a fixed
-    // mmap threshold stops glibc from recycling freed tensor memory inside its heap.
-    static const bool fixed_threshold = mallopt(M_MMAP_THRESHOLD, 256 * 1024) == 1;
-    if (!fixed_threshold) return std::nullopt;
-    malloc_trim(0);
-    std::ofstream reset("/proc/self/clear_refs");
-    if (!(reset << "5" << std::flush)) return std::nullopt;
-    reset.close();
-    auto before = read_status_kib("VmRSS:");
-    work();
-    auto peak = read_status_kib("VmHWM:");
-    if (!before || !peak) return std::nullopt;
-    return static_cast<double>(std::max<int64_t>(0, *peak - *before)) / 1024.0;
-  }
-  return std::nullopt;
-}
 
 struct Prepared {
   attention::AttentionSpec spec;
@@ -156,7 +78,6 @@ AttentionBenchRow measure_times(const AttentionBenchCase& c, const AttentionBenc
   try {
     CaseCalls calls(c, in);
     row.spec = attention::to_string(calls.prepared.spec);
-    row.kernel = attention::implementation_name(calls.prepared.spec, c.backend, in.q, in.k, in.v);
     auto device = in.q.device();
     at::Tensor out = calls.forward();
     if (dense_out.defined()) {
@@ -164,8 +85,13 @@ AttentionBenchRow measure_times(const AttentionBenchCase& c, const AttentionBenc
       row.relative_error = diff / dense_out.norm().item<double>();
     }
     out.reset();
-    row.forward_ms = time_ms(device, settings, [&] { calls.forward(); });
-    if (settings.backward) row.forward_backward_ms = time_ms(device, settings, [&] { calls.forward_backward(); });
+    const TimingSettings timing{settings.warmup, settings.repeats};
+    row.forward_ms = time_ms(device, timing, [&] { calls.forward(); });
+    if (settings.backward) row.forward_backward_ms = time_ms(device, timing, [&] { calls.forward_backward(); });
+    // Phases of one more (warm) run each; the kernel column names what the call actually ran, as
+    // the library recorded it.
+    row.kernel = profile_phases(device, [&] { calls.forward(); }, row.forward_phases);
+    if (settings.backward) profile_phases(device, [&] { calls.forward_backward(); }, row.forward_backward_phases);
   } catch (const std::exception& e) {
     row.error = e.what();
   }
@@ -292,32 +218,31 @@ std::vector<AttentionBenchRow> run_attention_bench(const std::vector<AttentionBe
   }
   for (const auto& c : measured) rows.push_back(measure_times(c, inputs, settings, dense_out));
   for (size_t i = 0; i < measured.size(); ++i) measure_peak(measured[i], inputs, settings, rows[i]);
-  const auto& dense = rows.front();
-  for (auto& row : rows) {
-    if (dense.forward_ms > 0) row.forward_ratio = row.forward_ms / dense.forward_ms;
-    if (dense.forward_backward_ms > 0) row.forward_backward_ratio = row.forward_backward_ms / dense.forward_backward_ms;
-  }
+  set_ratios_to_first(rows);
   return rows;
+}
+
+std::string format_bench_phases(const std::vector<AttentionBenchRow>& rows) {
+  std::ostringstream out;
+  for (const auto& r : rows) {
+    if (!r.error.empty()) continue;
+    out << r.type << " " << r.backend << " N=" << r.n << ", forward: " << format_phases(r.forward_phases) << "\n";
+    if (!r.forward_backward_phases.empty()) {
+      out << r.type << " " << r.backend << " N=" << r.n << ", forward+backward: "
+          << format_phases(r.forward_backward_phases) << "\n";
+    }
+  }
+  return out.str();
 }
 
 std::string format_bench_table(const std::vector<AttentionBenchRow>& rows) {
   std::ostringstream out;
   out << std::left << std::setw(20) << "type" << std::setw(11) << "backend" << std::right << std::setw(7) << "N"
-      << std::setw(7) << "M" << std::setw(11) << "fwd ms" << std::setw(8) << "x dense" << std::setw(12)
-      << "fwd+bwd ms" << std::setw(8) << "x dense" << std::setw(10) << "peak MiB" << std::setw(10) << "rel err"
-      << "  kernel; spec\n";
-  out << std::fixed;
+      << std::setw(7) << "M" << measurement_header() << "  kernel; spec\n";
   for (const auto& r : rows) {
     out << std::left << std::setw(20) << r.type << std::setw(11) << r.backend << std::right << std::setw(7) << r.n
-        << std::setw(7) << r.m;
-    if (!r.error.empty()) {
-      out << "  failed: " << r.error << "\n";
-      continue;
-    }
-    out << std::setprecision(2) << std::setw(11) << r.forward_ms << std::setw(8) << r.forward_ratio << std::setw(12)
-        << r.forward_backward_ms << std::setw(8) << r.forward_backward_ratio << std::setw(10);
-    if (r.peak_mb) out << std::setprecision(1) << *r.peak_mb; else out << "n/a";
-    out << std::setprecision(4) << std::setw(10) << r.relative_error << "  " << r.kernel << "; " << r.spec << "\n";
+        << std::setw(7) << r.m << measurement_columns(r);
+    out << (r.error.empty() ? "  " + r.kernel + "; " + r.spec : "") << "\n";
   }
   return out.str();
 }
@@ -328,15 +253,7 @@ nlohmann::json bench_rows_to_json(const std::vector<AttentionBenchRow>& rows) {
     nlohmann::json j = {{"type", r.type}, {"spec", r.spec}, {"backend", r.backend}, {"kernel", r.kernel},
                         {"dtype", r.dtype}, {"batch", r.batch},
                         {"heads", r.heads}, {"n", r.n}, {"m", r.m}, {"dqk", r.dqk}, {"dv", r.dv}};
-    if (!r.error.empty()) {
-      j["error"] = r.error;
-    } else {
-      j.update({{"forward_ms", r.forward_ms}, {"forward_backward_ms", r.forward_backward_ms},
-                {"forward_ratio_to_dense", r.forward_ratio},
-                {"forward_backward_ratio_to_dense", r.forward_backward_ratio},
-                {"relative_error_vs_dense", r.relative_error},
-                {"peak_mib", r.peak_mb ? nlohmann::json(*r.peak_mb) : nlohmann::json(nullptr)}});
-    }
+    j.update(measurement_json(r));
     out.push_back(j);
   }
   return out;

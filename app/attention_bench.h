@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "app/bench_timing.h"
 #include "attention/attention.h"
 
 namespace longgan::app {
@@ -31,16 +32,11 @@ struct AttentionBenchSettings {
   bool backward = true;
 };
 
-struct AttentionBenchRow {
+struct AttentionBenchRow : BenchMeasurement {
   std::string type, spec, backend;
-  std::string kernel;  // what computed it: "sdpa flash (padded to 64)", "fused cpu_flash", "aten reference", ...
+  std::string kernel;  // what the call ran: "sdpa flash (padded to 64)", "fused cpu_flash", "aten reference", ...
   std::string dtype;   // of the inputs that ran: "fp32", "bf16", ...
   int64_t batch = 0, heads = 0, n = 0, m = 0, dqk = 0, dv = 0;
-  double forward_ms = 0, forward_backward_ms = 0;  // medians; backward skipped: 0
-  std::optional<double> peak_mb;                   // CUDA: allocator peak; CPU: peak RSS growth
-  double relative_error = 0;                       // ||out - dense|| / ||dense||
-  double forward_ratio = 0, forward_backward_ratio = 0;  // time / dense time in this run
-  std::string error;                               // non-empty: the case failed with this message
 };
 
 // The spec a bare type name gets at these lengths: the budget a user would pick
@@ -69,6 +65,8 @@ std::vector<AttentionBenchRow> run_attention_bench(const std::vector<AttentionBe
                                                    const AttentionBenchSettings& settings);
 
 std::string format_bench_table(const std::vector<AttentionBenchRow>& rows);
+// Per row, the phases of the forward and of the forward+backward (--phases).
+std::string format_bench_phases(const std::vector<AttentionBenchRow>& rows);
 nlohmann::json bench_rows_to_json(const std::vector<AttentionBenchRow>& rows);
 
 }  // namespace longgan::app

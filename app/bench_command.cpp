@@ -142,6 +142,7 @@ int run_attention_bench_command(const cxxopts::ParseResult& args) {
               << dtype_label(in.q.scalar_type()) << "  (" << in.source << ")\n" << std::flush;
     auto rows = run_attention_bench(cases, in, settings);
     std::cout << format_bench_table(rows) << std::flush;
+    if (args.count("phases")) std::cout << "phases (ms, one profiled run each):\n" << format_bench_phases(rows) << std::flush;
     all.insert(all.end(), rows.begin(), rows.end());
   }
   if (args.count("json")) {
@@ -159,14 +160,16 @@ int run_attention_bench_command(const cxxopts::ParseResult& args) {
 }  // namespace
 
 int run_bench(int argc, char** argv) {
-  if (argc >= 2 && std::string(argv[1]) == "loader") {
-    std::string program = std::string(argv[0]) + " loader";
+  if (argc >= 2 && (std::string(argv[1]) == "loader" || std::string(argv[1]) == "layer")) {
+    const std::string what = argv[1];
+    std::string program = std::string(argv[0]) + " " + what;
     argv[1] = program.data();
-    return run_loader_bench(argc - 1, argv + 1);
+    return what == "loader" ? run_loader_bench(argc - 1, argv + 1) : run_layer_bench_command(argc - 1, argv + 1);
   }
   cxxopts::Options options(argv[0], "Benchmark the attention types against dense in one run.\n"
                                     "Usage: longgan bench attention [options]\n"
-                                    "(longgan bench loader --help: images/s of the data loader)");
+                                    "(longgan bench layer --help: G's attention block as training runs it;\n"
+                                    " longgan bench loader --help: images/s of the data loader)");
   options.add_options()
       ("what", "What to benchmark: attention", cxxopts::value<std::string>())
       ("device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"))
@@ -189,6 +192,7 @@ int run_bench(int argc, char** argv) {
       ("warmup", "Untimed runs before timing", cxxopts::value<int>()->default_value("2"))
       ("repeats", "Timed runs (the median is reported)", cxxopts::value<int>()->default_value("5"))
       ("no-backward", "Time the forward pass only")
+      ("phases", "Also print where each row's time goes (hashing, gather, kernel, merge; backward too)")
       ("inputs", "Generated inputs: structured (tokens around shared centres) or random (normal)",
        cxxopts::value<std::string>()->default_value("structured"))
       ("qkv", "Use q, k, v from this file (torch.save of a dict) instead of random inputs; any lengths",
@@ -213,7 +217,7 @@ int run_bench(int argc, char** argv) {
   if (!args) return 0;
   if (!args->count("what")) throw UsageError("missing what to benchmark: longgan bench attention [options]");
   if ((*args)["what"].as<std::string>() != "attention") {
-    throw UsageError("unknown benchmark '" + (*args)["what"].as<std::string>() + "'; available: attention, loader");
+    throw UsageError("unknown benchmark '" + (*args)["what"].as<std::string>() + "'; available: attention, layer, loader");
   }
   return run_attention_bench_command(*args);
 }

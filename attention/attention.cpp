@@ -1,5 +1,7 @@
 #include "attention/attention.h"
 
+#include "attention/autocast_off.h"
+
 #include <algorithm>
 #include <charconv>
 #include <sstream>
@@ -237,17 +239,6 @@ AttentionSpec fit_if_bare(const AttentionSpec& spec, int64_t n, int64_t m) {
   }
 }
 
-std::string implementation_name(const AttentionSpec& spec, Backend backend, const at::Tensor& q, const at::Tensor& k,
-                                const at::Tensor& v) {
-  const bool dense = std::holds_alternative<DenseOptions>(spec);
-  if (backend == Backend::Reference || std::holds_alternative<CombinerAxialOptions>(spec)) {
-    return dense ? "aten naive/chunked" : "aten reference";
-  }
-  if (dense) return backend == Backend::FusedMath ? "aten chunked" : "sdpa " + dense_backend(q, k, v);
-  if (backend == Backend::FusedMath) return "fused math";
-  return std::string("fused ") + kernels::fused_kernel_name(kernels::library_kernel_for(q));
-}
-
 at::Tensor attend(const AttentionSpec& spec, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                   const CallOptions& call) {
   check_tensor(q, "q");
@@ -272,6 +263,9 @@ at::Tensor attend(const AttentionSpec& spec, const at::Tensor& q, const at::Tens
   if (q.size(2) == 0 || k.size(2) == 0) throw std::invalid_argument("attention: empty query or key sequence");
   validate(spec);
   validate_lengths(spec, q.size(2), k.size(2));
+  // Hashing, clustering and merges in fp32 and the kernels in the inputs' dtype, whatever autocast
+  // the caller runs under (a bf16 hash at 65k tokens orders long runs of ties by position).
+  const AutocastOff autocast_off;
   return std::visit([&](const auto& o) -> at::Tensor {
     using T = std::decay_t<decltype(o)>;
     if constexpr (std::is_same_v<T, DenseOptions>) return dense_attention(q, k, v, o, call);

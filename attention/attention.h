@@ -50,11 +50,6 @@ AttentionSpec fitted_to_lengths(const AttentionSpec& spec, int64_t n, int64_t m)
 // as given (validate_lengths then names what does not fit).
 AttentionSpec fit_if_bare(const AttentionSpec& spec, int64_t n, int64_t m);
 
-// What computes `spec` with `backend` for these inputs, for reports: "sdpa flash (padded to 64)",
-// "fused cpu_flash", "fused cuda_efficient", "fused math", "aten reference", ...
-std::string implementation_name(const AttentionSpec& spec, Backend backend, const at::Tensor& q,
-                                const at::Tensor& k, const at::Tensor& v);
-
 // Checks shapes, devices and dtypes of q, k, v and the spec, then runs the type.
 at::Tensor attend(const AttentionSpec& spec, const at::Tensor& q, const at::Tensor& k,
                   const at::Tensor& v, const CallOptions& call = {});

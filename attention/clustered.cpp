@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "attention/autocast_off.h"
+#include "attention/call_profile.h"
 #include "attention/gathered_attention.h"
 #include "kernels/hamming_kmeans.h"
 
@@ -137,6 +139,7 @@ ClusteredDraws clustered_draw(int64_t batch, int64_t heads, const ClusteredOptio
 
 at::Tensor clustered_hash_bits(const at::Tensor& q, const at::Tensor& hyperplanes) {
   at::NoGradGuard no_grad;
+  const AutocastOff fp32;
   auto qf = q.to(at::kFloat);
   auto augmented = at::cat({qf, at::ones_like(qf.narrow(-1, 0, 1))}, -1);
   return at::matmul(augmented, hyperplanes.to(q.device(), at::kFloat).transpose(-1, -2)).gt(0);
@@ -185,6 +188,7 @@ at::Tensor clustered_assign(const at::Tensor& q, const ClusteredOptions& options
   options.validate_lengths(q.size(2), q.size(2));
   check_draws(q, options, draws);
   at::NoGradGuard no_grad;
+  const AutocastOff fp32;
   const int64_t clusters = options.clusters;
   auto query_bits = clustered_hash_bits(q, draws.hyperplanes).to(at::kFloat);  // [B, H, N, bits] in {0, 1}
   auto query_signs = query_bits * 2 - 1;                                         // {-1, +1}
@@ -276,6 +280,7 @@ at::Tensor clustered_attention_fused(const at::Tensor& q, const at::Tensor& k, c
   auto key_rows = at::arange(b * h * m, assignment.options()).view({b * h, m});
   auto values = gathered_attention(row_table(centroids), row_table(k), row_table(v), centroid_rows, key_rows, scale,
                                    kernel);
+  PhaseTimer phase(kPhaseMerge);
   return gather_rows(values.view({b, h, clusters, v.size(3)}), assignment);
 }
 
@@ -302,22 +307,33 @@ at::Tensor improved_clustered_attention_fused(const at::Tensor& q, const at::Ten
 
   auto [query_rows, key_rows] = topk_problems(assignment, top_keys, clusters, k.size(2), topk_tile);
   auto exact = gathered_attention(row_table(q), row_table(k), row_table(v), query_rows, key_rows, scale, kernel);
+  PhaseTimer phase(kPhaseMerge);
   auto out = gather_rows(mass, assignment) * exact.view({b, h, n, dv}).to(type) + gather_rows(rest, assignment);
   return out.to(q.scalar_type());
 }
+
+namespace {
+
+// The draws and the assignment of a call (the "hash" phase).
+at::Tensor clustered_assignment(const at::Tensor& q, const ClusteredOptions& options, const CallOptions& call) {
+  PhaseTimer phase(kPhaseHash);
+  auto draws = clustered_draw(q.size(0), q.size(1), options, q.size(3), resolve_generator(call), q.device());
+  return clustered_assign_dispatch(q, options, draws, call.backend);
+}
+
+}  // namespace
 
 at::Tensor clustered_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                const ClusteredOptions& options, const CallOptions& call) {
   options.validate();
   options.validate_lengths(q.size(2), k.size(2));
   const double scale = resolve_scale(call, q.size(3));
-  auto draws = clustered_draw(q.size(0), q.size(1), options, q.size(3), resolve_generator(call), q.device());
-  auto assignment = clustered_assign_dispatch(q, options, draws, call.backend);
-  if (call.backend == Backend::Reference) {
-    return clustered_attention_reference(q, k, v, options.clusters, scale, assignment);
-  }
-  return clustered_attention_fused(q, k, v, options.clusters, scale, assignment,
-                                   fused_kernel_for_call(call, q, "clustered"));
+  const bool reference = call.backend == Backend::Reference;
+  const auto kernel = reference ? kernels::FusedKernel::Math : fused_kernel_for_call(call, q, "clustered");
+  record_implementation(reference ? "aten reference" : std::string("fused ") + kernels::fused_kernel_name(kernel));
+  auto assignment = clustered_assignment(q, options, call);
+  if (reference) return clustered_attention_reference(q, k, v, options.clusters, scale, assignment);
+  return clustered_attention_fused(q, k, v, options.clusters, scale, assignment, kernel);
 }
 
 at::Tensor improved_clustered_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -326,13 +342,14 @@ at::Tensor improved_clustered_attention(const at::Tensor& q, const at::Tensor& k
   options.validate_lengths(q.size(2), k.size(2));
   const auto& clustering = options.clustering;
   const double scale = resolve_scale(call, q.size(3));
-  auto draws = clustered_draw(q.size(0), q.size(1), clustering, q.size(3), resolve_generator(call), q.device());
-  auto assignment = clustered_assign_dispatch(q, clustering, draws, call.backend);
-  if (call.backend == Backend::Reference) {
+  const bool reference = call.backend == Backend::Reference;
+  const auto kernel = reference ? kernels::FusedKernel::Math : fused_kernel_for_call(call, q, "improved_clustered");
+  record_implementation(reference ? "aten reference" : std::string("fused ") + kernels::fused_kernel_name(kernel));
+  auto assignment = clustered_assignment(q, clustering, call);
+  if (reference) {
     return improved_clustered_attention_reference(q, k, v, clustering.clusters, options.topk, scale, assignment);
   }
-  return improved_clustered_attention_fused(q, k, v, clustering.clusters, options.topk, scale, assignment,
-                                            fused_kernel_for_call(call, q, "improved_clustered"));
+  return improved_clustered_attention_fused(q, k, v, clustering.clusters, options.topk, scale, assignment, kernel);
 }
 
 }  // namespace longgan::attention

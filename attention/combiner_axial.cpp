@@ -1,5 +1,7 @@
 #include "attention/combiner_axial.h"
 
+#include "attention/call_profile.h"
+
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -72,6 +74,8 @@ at::Tensor combiner_axial_attention(const at::Tensor& q, const at::Tensor& k, co
     throw std::invalid_argument(
         "attention combiner_axial: there is no fused path for combiner_axial; use backend=auto or backend=reference");
   }
+  record_implementation("aten reference");
+  PhaseTimer phase(kPhaseKernel);
   return combiner_axial_attention_reference(q, k, v, resolve_scale(call, q.size(3)), call.query_grid, call.key_grid);
 }
 

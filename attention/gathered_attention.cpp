@@ -1,5 +1,7 @@
 #include "attention/gathered_attention.h"
 
+#include "attention/call_profile.h"
+
 #include <torch/autograd.h>
 
 #include <stdexcept>
@@ -20,16 +22,24 @@ class GatheredAttentionFunction : public torch::autograd::Function<GatheredAtten
                             const at::Tensor& v_table, const at::Tensor& query_rows, const at::Tensor& key_rows,
                             double scale, int64_t kernel) {
     const int64_t rows = q_table.size(0);
-    // Empty slots read the last row (any finite row will do) and write to a dropped extra row.
-    auto readable = query_rows.clamp_max(rows - 1);
-    auto forward = kernels::fused_attention_forward(gather_problems(q_table, readable),
-                                                    gather_problems(k_table, key_rows),
-                                                    gather_problems(v_table, key_rows), scale,
-                                                    static_cast<kernels::FusedKernel>(kernel));
+    at::Tensor qg, kg, vg;
+    {
+      PhaseTimer phase(kPhaseGather);
+      // Empty slots read the last row (any finite row will do) and write to a dropped extra row.
+      qg = gather_problems(q_table, query_rows.clamp_max(rows - 1));
+      kg = gather_problems(k_table, key_rows);
+      vg = gather_problems(v_table, key_rows);
+    }
+    kernels::FusedForward forward;
+    {
+      PhaseTimer phase(kPhaseKernel);
+      forward = kernels::fused_attention_forward(qg, kg, vg, scale, static_cast<kernels::FusedKernel>(kernel));
+    }
+    PhaseTimer phase(kPhaseMerge);
     auto out = at::zeros({rows + 1, v_table.size(1)}, v_table.options());
     out.index_copy_(0, query_rows.reshape(-1), forward.out.reshape({-1, v_table.size(1)}));
     ctx->save_for_backward({q_table, k_table, v_table, query_rows, key_rows, forward.out, forward.lse,
-                            forward.kernel_lse, forward.philox_seed, forward.philox_offset});
+                            forward.philox_seed, forward.philox_offset});
     ctx->saved_data["scale"] = scale;
     ctx->saved_data["kernel"] = kernel;
     return out.narrow(0, 0, rows).clone();
@@ -42,23 +52,32 @@ class GatheredAttentionFunction : public torch::autograd::Function<GatheredAtten
     kernels::FusedForward forward;
     forward.out = saved[5];
     forward.lse = saved[6];
-    forward.kernel_lse = saved[7];
-    forward.philox_seed = saved[8];
-    forward.philox_offset = saved[9];
+    forward.philox_seed = saved[7];
+    forward.philox_offset = saved[8];
     forward.kernel = static_cast<kernels::FusedKernel>(ctx->saved_data["kernel"].toInt());
     const double scale = ctx->saved_data["scale"].toDouble();
     variable_list result(7);
     if (!grads[0].defined()) return result;
 
     const int64_t rows = q_table.size(0), problems = query_rows.size(0), length = query_rows.size(1);
-    auto readable = query_rows.clamp_max(rows - 1);
-    // Empty slots get a zero output gradient, so they add nothing to any key or value gradient.
-    auto valid = query_rows.lt(rows).to(grads[0].scalar_type()).view({problems, 1, length, 1});
-    auto grad_out = gather_problems(grads[0].contiguous(), readable) * valid;
-    auto gradients = kernels::fused_attention_backward(
-        grad_out, gather_problems(q_table, readable), gather_problems(k_table, key_rows),
-        gather_problems(v_table, key_rows), forward.out, forward, scale);
+    at::Tensor grad_out, qg, kg, vg;
+    {
+      PhaseTimer phase(kPhaseBackwardGather);
+      auto readable = query_rows.clamp_max(rows - 1);
+      // Empty slots get a zero output gradient, so they add nothing to any key or value gradient.
+      auto valid = query_rows.lt(rows).to(grads[0].scalar_type()).view({problems, 1, length, 1});
+      grad_out = gather_problems(grads[0].contiguous(), readable) * valid;
+      qg = gather_problems(q_table, readable);
+      kg = gather_problems(k_table, key_rows);
+      vg = gather_problems(v_table, key_rows);
+    }
+    kernels::FusedGradients gradients;
+    {
+      PhaseTimer phase(kPhaseBackwardKernel);
+      gradients = kernels::fused_attention_backward(grad_out, qg, kg, vg, forward.out, forward, scale);
+    }
 
+    PhaseTimer phase(kPhaseBackwardMerge);
     const auto type = accumulate_type(q_table);
     auto dq = at::zeros({rows + 1, q_table.size(1)}, q_table.options().dtype(type));
     dq.index_add_(0, query_rows.reshape(-1), gradients.dq.reshape({-1, q_table.size(1)}).to(type));

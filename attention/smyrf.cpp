@@ -1,5 +1,7 @@
 #include "attention/smyrf.h"
 
+#include "attention/autocast_off.h"
+#include "attention/call_profile.h"
 #include "attention/gathered_attention.h"
 
 #include <limits>
@@ -81,6 +83,7 @@ SmyrfOrders smyrf_sort_orders(const at::Tensor& q, const at::Tensor& k, const at
                   projections.size(3) == q.size(3) + 2,
               "smyrf: projections must be [B, H, hashes, Dqk + 2]");
   at::NoGradGuard no_grad;
+  const AutocastOff fp32;  // a bf16 hash orders long runs of ties by position, not by similarity
   const auto dtype = compute_dtype(q);
   auto qf = q.to(dtype), kf = k.to(dtype);
   auto q_norm2 = qf.square().sum(-1), k_norm2 = kf.square().sum(-1);
@@ -136,11 +139,22 @@ at::Tensor smyrf_attention(const at::Tensor& q, const at::Tensor& k, const at::T
   options.validate();
   options.validate_lengths(q.size(2), k.size(2));
   double scale = resolve_scale(call, q.size(3));
-  auto projections = smyrf_draw_projections(q.size(0), q.size(1), options.hashes, q.size(3),
-                                            resolve_generator(call), q.device());
-  if (call.backend == Backend::Reference) return smyrf_attention_reference(q, k, v, options, scale, projections);
+  if (call.backend == Backend::Reference) {
+    record_implementation("aten reference");
+    auto projections = smyrf_draw_projections(q.size(0), q.size(1), options.hashes, q.size(3),
+                                              resolve_generator(call), q.device());
+    return smyrf_attention_reference(q, k, v, options, scale, projections);
+  }
   auto kernel = fused_kernel_for_call(call, q, "smyrf");
-  return smyrf_attention_fused(q, k, v, options, scale, smyrf_sort_orders(q, k, projections), kernel);
+  record_implementation(std::string("fused ") + kernels::fused_kernel_name(kernel));
+  SmyrfOrders orders;
+  {
+    PhaseTimer phase(kPhaseHash);
+    auto projections = smyrf_draw_projections(q.size(0), q.size(1), options.hashes, q.size(3),
+                                              resolve_generator(call), q.device());
+    orders = smyrf_sort_orders(q, k, projections);
+  }
+  return smyrf_attention_fused(q, k, v, options, scale, orders, kernel);
 }
 
 }  // namespace longgan::attention

@@ -2,8 +2,10 @@
 #include <torch/autograd.h>
 
 #include <algorithm>
+#include <tuple>
 #include <vector>
 
+#include "attention/call_profile.h"
 #include "attention/gathered_attention.h"
 #include "attention/smyrf.h"
 
@@ -60,9 +62,25 @@ std::vector<KernelCall> round_calls(const at::Tensor& q_rows, const at::Tensor& 
   return calls;
 }
 
-// What the backward keeps of one kernel call.
-constexpr int kSavedPerCall = 4;  // lse, kernel_lse, philox_seed, philox_offset
+// What the backward keeps of one kernel call: the CUDA kernel's random-number state.
+constexpr int kSavedPerCall = 2;  // philox_seed, philox_offset
 constexpr int kSavedFixed = 7;    // q, k, v, query rows, key rows, out, merged lse
+
+// Per-round results of one row table, one slice per round: [rows, rounds, width]. Every round
+// covers every row exactly once, so each slice is written whole.
+at::Tensor round_buffer(int64_t rows, int64_t rounds, int64_t width, const at::TensorOptions& options) {
+  return at::empty({rows, rounds, width}, options);
+}
+
+// out = sum_r w_r O_r with w_r = exp(lse_r - LSE), LSE = logsumexp_r lse_r: one pass over the
+// per-round buffers out_rounds [rows, R, Dv] (inputs' dtype) and lse_rounds [rows, R] (fp32), as
+// one batched [1 x R] x [R x Dv] product per row. Returns the merged output (inputs' dtype) and LSE.
+std::pair<at::Tensor, at::Tensor> merge_rounds(const at::Tensor& out_rounds, const at::Tensor& lse_rounds) {
+  auto merged_lse = at::logsumexp(lse_rounds, 1);
+  if (out_rounds.size(1) == 1) return {out_rounds.select(1, 0), merged_lse};
+  auto weights = at::exp(lse_rounds - merged_lse.unsqueeze(1)).to(out_rounds.scalar_type());
+  return {at::bmm(weights.unsqueeze(1), out_rounds).squeeze(1), merged_lse};
+}
 
 class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> {
  public:
@@ -72,42 +90,43 @@ class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> 
                             int64_t k_cluster, double scale, int64_t kernel_id) {
     const auto kernel = static_cast<kernels::FusedKernel>(kernel_id);
     const int64_t n = q.size(2), m = k.size(2), dv = v.size(3), rows = q_rows.size(1) * n;
+    const int64_t rounds = q_rows.size(0);
     const auto type = compute_dtype(q);
     auto q_table = row_table(q), k_table = row_table(k), v_table = row_table(v);
     const auto batches = cluster_batches(n, m, q_cluster, k_cluster);
 
-    // The merged output in the accumulate type: the output itself where that is the inputs' dtype.
-    auto merged = at::empty({q.size(0), q.size(1), n, dv}, q.options().dtype(type));
-    auto merged_table = merged.view({rows, dv});
-    auto merged_lse = at::empty({rows}, q.options().dtype(type));
-    std::vector<at::Tensor> saved = {q, k, v, q_rows, k_rows};
+    // Each call's output and log-sum-exp go once into the row's slot of its round.
+    auto out_rounds = round_buffer(rows, rounds, dv, q.options());
+    auto lse_rounds = at::empty({rows, rounds}, q.options().dtype(type));
     std::vector<at::Tensor> per_call;
-    for (int64_t r = 0; r < q_rows.size(0); ++r) {
+    for (int64_t r = 0; r < rounds; ++r) {
       for (const auto& call : round_calls(q_rows[r], k_rows[r], batches, max_query_rows_per_call(q))) {
-        auto f = kernels::fused_attention_forward(gather_problems(q_table, call.q_rows),
-                                                  gather_problems(k_table, call.k_rows),
-                                                  gather_problems(v_table, call.k_rows), scale, kernel);
-        auto index = call.q_rows.reshape(-1);
-        auto out_c = f.out.reshape({-1, dv}).to(type);
-        auto lse_c = f.lse.reshape(-1).to(type);
-        if (r == 0) {
-          merged_table.index_copy_(0, index, out_c);
-          merged_lse.index_copy_(0, index, lse_c);
-        } else {
-          // Online merge of these queries' rows: sum_{s<=r} exp(lse_s - total) out_s.
-          auto lse_so_far = merged_lse.index_select(0, index);
-          auto total = at::logaddexp(lse_so_far, lse_c);
-          auto rows_c = merged_table.index_select(0, index).mul_(at::exp(lse_so_far - total).unsqueeze(-1));
-          rows_c.addcmul_(out_c, at::exp(lse_c - total).unsqueeze(-1));
-          merged_table.index_copy_(0, index, rows_c);
-          merged_lse.index_copy_(0, index, total);
+        at::Tensor qg, kg, vg;
+        {
+          PhaseTimer phase(kPhaseGather);
+          qg = gather_problems(q_table, call.q_rows);
+          kg = gather_problems(k_table, call.k_rows);
+          vg = gather_problems(v_table, call.k_rows);
         }
-        per_call.insert(per_call.end(), {f.lse, f.kernel_lse, f.philox_seed, f.philox_offset});
+        kernels::FusedForward f;
+        {
+          PhaseTimer phase(kPhaseKernel);
+          f = kernels::fused_attention_forward(qg, kg, vg, scale, kernel);
+        }
+        PhaseTimer phase(kPhaseMerge);
+        auto index = call.q_rows.reshape(-1);
+        out_rounds.select(1, r).index_copy_(0, index, f.out.reshape({-1, dv}));
+        lse_rounds.select(1, r).index_copy_(0, index, f.lse.reshape(-1).to(type));
+        per_call.insert(per_call.end(), {f.philox_seed, f.philox_offset});
       }
     }
-    auto out = merged.scalar_type() == q.scalar_type() ? merged : merged.to(q.scalar_type());
-    saved.push_back(out);
-    saved.push_back(merged_lse);
+    at::Tensor merged, merged_lse;
+    {
+      PhaseTimer phase(kPhaseMerge);
+      std::tie(merged, merged_lse) = merge_rounds(out_rounds, lse_rounds);
+    }
+    auto out = merged.view({q.size(0), q.size(1), n, dv});
+    std::vector<at::Tensor> saved = {q, k, v, q_rows, k_rows, out, merged_lse};
     saved.insert(saved.end(), per_call.begin(), per_call.end());
     ctx->save_for_backward(saved);
     ctx->saved_data["q_cluster"] = q_cluster;
@@ -117,10 +136,11 @@ class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> 
     return out;
   }
 
-  // out = sum_r w_r O_r with w_r = exp(lse_r - merged_lse). For round r's logits S_r (probabilities P_r):
-  // dL/dO_r = w_r dO and dL/dlse_r = w_r (dO.O_r - dO.out), so
-  //   dS_r = P_r * (w_r dO v^T - w_r dO.O_r) + P_r * dL/dlse_r = P_r * (w_r dO v^T - w_r dO.out):
-  // the kernel's backward with grad_out = w_r dO and out in place of O_r.
+  // out = sum_r w_r O_r = sum_r exp(S_r - LSE) v_r: one softmax over every round's logits S_r
+  // together. Its gradient is the attention gradient with P_r replaced by exp(S_r - LSE) and the
+  // delta term rowsum(dO * out): exactly the kernel's backward of round r fed the merged LSE in
+  // place of lse_r, the merged out and the raw dO. Each round's dq, dk, dv go once into the row's
+  // slot of its round; one sum over the rounds adds them up.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const auto &q = saved[0], &k = saved[1], &v = saved[2], &q_rows = saved[3], &k_rows = saved[4];
@@ -131,39 +151,48 @@ class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> 
     variable_list result(9);
     if (!grads[0].defined()) return result;
 
-    const int64_t n = q.size(2), m = k.size(2), dqk = q.size(3), dv = v.size(3);
-    const auto type = compute_dtype(q);
+    const int64_t n = q.size(2), m = k.size(2), dqk = q.size(3), dv = v.size(3), rounds = q_rows.size(0);
     auto q_table = row_table(q), k_table = row_table(k), v_table = row_table(v);
-    auto out_table = row_table(out), grad_table = row_table(grads[0].contiguous());
+    auto out_table = row_table(out), grad_table = row_table(grads[0].to(q.scalar_type()).contiguous());
     auto lse_table = merged_lse.unsqueeze(-1);
-    auto dq = at::zeros({q_table.size(0), dqk}, q.options().dtype(type));
-    auto dk = at::zeros({k_table.size(0), dqk}, k.options().dtype(type));
-    auto dvv = at::zeros({v_table.size(0), dv}, v.options().dtype(type));
+    auto dq_rounds = round_buffer(q_table.size(0), rounds, dqk, q.options());
+    auto dk_rounds = round_buffer(k_table.size(0), rounds, dqk, k.options());
+    auto dv_rounds = round_buffer(v_table.size(0), rounds, dv, v.options());
     const auto batches = cluster_batches(n, m, q_cluster, k_cluster);
     size_t call_index = 0;
-    for (int64_t r = 0; r < q_rows.size(0); ++r) {
+    for (int64_t r = 0; r < rounds; ++r) {
       for (const auto& call : round_calls(q_rows[r], k_rows[r], batches, max_query_rows_per_call(q))) {
         const size_t base = kSavedFixed + kSavedPerCall * call_index++;
         kernels::FusedForward f;
-        f.lse = saved[base];
-        f.kernel_lse = saved[base + 1];
-        f.philox_seed = saved[base + 2];
-        f.philox_offset = saved[base + 3];
-        f.kernel = kernel;
-        auto weights = at::exp(f.lse.to(type) - gather_problems(lse_table, call.q_rows).squeeze(-1));
-        // In the inputs' dtype: the kernel takes grad_out in it (bf16 rounds the weights first).
-        auto grad_out = gather_problems(grad_table, call.q_rows).mul_(weights.to(q.scalar_type()).unsqueeze(-1));
-        auto g = kernels::fused_attention_backward(
-            grad_out, gather_problems(q_table, call.q_rows), gather_problems(k_table, call.k_rows),
-            gather_problems(v_table, call.k_rows), gather_problems(out_table, call.q_rows), f, scale);
-        dq.index_add_(0, call.q_rows.reshape(-1), g.dq.reshape({-1, dqk}).to(type));
-        dk.index_add_(0, call.k_rows.reshape(-1), g.dk.reshape({-1, dqk}).to(type));
-        dvv.index_add_(0, call.k_rows.reshape(-1), g.dv.reshape({-1, dv}).to(type));
+        at::Tensor qg, kg, vg, outg, dog;
+        {
+          PhaseTimer phase(kPhaseBackwardGather);
+          f.lse = gather_problems(lse_table, call.q_rows).squeeze(-1);
+          f.philox_seed = saved[base];
+          f.philox_offset = saved[base + 1];
+          f.kernel = kernel;
+          qg = gather_problems(q_table, call.q_rows);
+          kg = gather_problems(k_table, call.k_rows);
+          vg = gather_problems(v_table, call.k_rows);
+          outg = gather_problems(out_table, call.q_rows);
+          dog = gather_problems(grad_table, call.q_rows);
+        }
+        kernels::FusedGradients g;
+        {
+          PhaseTimer phase(kPhaseBackwardKernel);
+          g = kernels::fused_attention_backward(dog, qg, kg, vg, outg, f, scale);
+        }
+        PhaseTimer phase(kPhaseBackwardMerge);
+        dq_rounds.select(1, r).index_copy_(0, call.q_rows.reshape(-1), g.dq.reshape({-1, dqk}));
+        dk_rounds.select(1, r).index_copy_(0, call.k_rows.reshape(-1), g.dk.reshape({-1, dqk}));
+        dv_rounds.select(1, r).index_copy_(0, call.k_rows.reshape(-1), g.dv.reshape({-1, dv}));
       }
     }
-    result[0] = dq.to(q.scalar_type()).view(q.sizes());
-    result[1] = dk.to(k.scalar_type()).view(k.sizes());
-    result[2] = dvv.to(v.scalar_type()).view(v.sizes());
+    PhaseTimer phase(kPhaseBackwardMerge);
+    // The sum accumulates in fp32 for bf16/fp16 (ATen's reductions do) and rounds once.
+    result[0] = dq_rounds.sum(1).view(q.sizes());
+    result[1] = dk_rounds.sum(1).view(k.sizes());
+    result[2] = dv_rounds.sum(1).view(v.sizes());
     return result;
   }
 };

@@ -1,5 +1,7 @@
 #include "gan/self_attention.h"
 
+#include "attention/call_profile.h"
+
 #include <stdexcept>
 #include <string>
 
@@ -39,26 +41,79 @@ at::Tensor to_tokens(const at::Tensor& x, int64_t heads) {
   return x.reshape({b, heads, c / heads, n}).transpose(-1, -2);
 }
 
+// tokens [B, N, Cin] (any strides) times a 1x1 kernel [Cout, Cin, 1, 1] -> [B, N, Cout], contiguous.
+at::Tensor project_tokens(const at::Tensor& tokens, const at::Tensor& kernel) {
+  const at::Tensor weight = kernel.view({kernel.size(0), kernel.size(1)}).t();  // [Cin, Cout]
+  return at::bmm(tokens, weight.unsqueeze(0).expand({tokens.size(0), weight.size(0), weight.size(1)}));
+}
+
+// tokens [B, N, Cin] times a 1x1 kernel [Cout, Cin, 1, 1] -> [B, Cout, N], contiguous: the
+// channel-major layout of the feature map.
+at::Tensor project_to_map(const at::Tensor& tokens, const at::Tensor& kernel) {
+  const at::Tensor weight = kernel.view({kernel.size(0), kernel.size(1)});  // [Cout, Cin]
+  return at::bmm(weight.unsqueeze(0).expand({tokens.size(0), weight.size(0), weight.size(1)}),
+                 tokens.transpose(1, 2));
+}
+
+// 2x2 max pooling of the tokens [B, H*W, C] of an H x W map -> [B, (H/2)*(W/2), C], through the
+// channels-last view of the map (ATen pools that layout without a transpose).
+at::Tensor pool_tokens(const at::Tensor& tokens, int64_t h, int64_t w) {
+  const int64_t b = tokens.size(0), c = tokens.size(2);
+  const at::Tensor pooled = at::max_pool2d(tokens.view({b, h, w, c}).permute({0, 3, 1, 2}), {2, 2});
+  return pooled.permute({0, 2, 3, 1}).reshape({b, pooled.size(2) * pooled.size(3), c});
+}
+
+// [B, N, heads * d] -> [B, heads, N, d] (channel c = head * d + i), a view with unit last stride.
+at::Tensor split_heads(const at::Tensor& tokens, int64_t heads) {
+  return tokens.view({tokens.size(0), tokens.size(1), heads, -1}).transpose(1, 2);
+}
+
+attention::CallOptions call_options(int64_t h, int64_t w, bool key_pool,
+                                    const std::optional<at::Generator>& generator) {
+  attention::CallOptions call;
+  call.scale = 1.0;
+  call.query_grid = {h, w};
+  call.key_grid = key_pool ? attention::Grid{h / 2, w / 2} : attention::Grid{h, w};
+  call.generator = generator;
+  return call;
+}
+
 }  // namespace
 
 at::Tensor SelfAttentionImpl::forward(const at::Tensor& x) {
   const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  at::Tensor q, k, v;
+  {
+    attention::PhaseTimer phase(attention::kPhaseLayout);
+    const at::Tensor tokens = x.flatten(2).transpose(1, 2);  // [B, N, C], a view
+    const at::Tensor queries = project_tokens(tokens, theta->normalized_weight());
+    // phi and g in one product: [B, N, C/8 + C/2], pooled together.
+    at::Tensor keys_values =
+        project_tokens(tokens, at::cat({phi->normalized_weight(), g->normalized_weight()}, 0));
+    if (key_pool) keys_values = pool_tokens(keys_values, h, w);
+    q = split_heads(queries, heads);
+    k = split_heads(keys_values.narrow(2, 0, c / 8), heads);
+    v = split_heads(keys_values.narrow(2, c / 8, c / 2), heads);
+  }
+  const at::Tensor attended =
+      attention::attend(spec, q, k, v, call_options(h, w, key_pool, generator));  // [B, heads, N, C/2/heads]
+  attention::PhaseTimer phase(attention::kPhaseLayout);
+  const at::Tensor attended_tokens = attended.transpose(1, 2).reshape({b, h * w, c / 2});
+  return x + gamma * project_to_map(attended_tokens, o->normalized_weight()).view({b, c, h, w});
+}
+
+at::Tensor SelfAttentionImpl::forward_reference(const at::Tensor& x) {
+  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   at::Tensor keys = phi->forward(x);
   at::Tensor values = g->forward(x);
-  attention::CallOptions call;
-  call.scale = 1.0;
-  call.query_grid = {h, w};
-  call.key_grid = {h, w};
   if (key_pool) {
     keys = at::max_pool2d(keys, {2, 2});
     values = at::max_pool2d(values, {2, 2});
-    call.key_grid = {h / 2, w / 2};
   }
-  call.generator = generator;
   const at::Tensor q = to_tokens(theta->forward(x), heads);
   const at::Tensor k = to_tokens(keys, heads);
   const at::Tensor v = to_tokens(values, heads);
-  const at::Tensor attended = attention::attend(spec, q, k, v, call);  // [B, heads, N, C/2/heads]
+  const at::Tensor attended = attention::attend(spec, q, k, v, call_options(h, w, key_pool, generator));
   const at::Tensor map = attended.transpose(-1, -2).reshape({b, c / 2, h, w});
   return x + gamma * o->forward(map);
 }

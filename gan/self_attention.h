@@ -20,8 +20,14 @@ struct SelfAttentionImpl : torch::nn::Module {
   // does not fit its lengths is fitted to them (attention::fit_if_bare), here and in set_attention.
   SelfAttentionImpl(int64_t channels, attention::AttentionSpec spec, bool key_pool = true, int64_t heads = 1,
                     int64_t resolution = 0);
-  // x [B, C, H, W] -> [B, C, H, W]; H and W even when key_pool.
+  // x [B, C, H, W] -> [B, C, H, W]; H and W even when key_pool. The 1x1 convolutions run as
+  // batched products in token-major layout, so q, k, v reach the attention library with each
+  // token's channels contiguous (what SDPA's fused kernels and the fast paths take without a copy),
+  // and the output projection writes the feature map's own layout.
   at::Tensor forward(const at::Tensor& x);
+  // The same function in the feature map's channel-major layout: 1x1 convolutions, tokens as
+  // transposed views (the computation before the token-major layout; tests hold forward equal to it).
+  at::Tensor forward_reference(const at::Tensor& x);
 
   void set_attention(const attention::AttentionSpec& spec);
   const attention::AttentionSpec& attention_spec() const { return spec; }

@@ -1,7 +1,5 @@
 #include "gan/spectral_norm.h"
 
-#include <ATen/autocast_mode.h>
-
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -15,18 +13,6 @@ at::Tensor unit(const at::Tensor& x, double eps) { return x / x.norm().clamp_min
 int64_t iterations_for(const torch::nn::Module& module) { return module.is_training() ? 1 : 0; }
 
 }  // namespace
-
-AutocastOff::AutocastOff()
-    : cuda_was_enabled_(at::autocast::is_autocast_enabled(at::kCUDA)),
-      cpu_was_enabled_(at::autocast::is_autocast_enabled(at::kCPU)) {
-  at::autocast::set_autocast_enabled(at::kCUDA, false);
-  at::autocast::set_autocast_enabled(at::kCPU, false);
-}
-
-AutocastOff::~AutocastOff() {
-  at::autocast::set_autocast_enabled(at::kCUDA, cuda_was_enabled_);
-  at::autocast::set_autocast_enabled(at::kCPU, cpu_was_enabled_);
-}
 
 at::Tensor spectral_sigma(const at::Tensor& weight, at::Tensor& u, int64_t iterations, double eps) {
   const AutocastOff fp32;

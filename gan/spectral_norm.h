@@ -7,25 +7,16 @@
 // by when it normalizes u and v. It is configuration, not state (nothing of it is checkpointed).
 #include <torch/torch.h>
 
+#include "attention/autocast_off.h"
+
 namespace longgan::gan {
 
 // The eps of a spectrally normalized layer unless set otherwise (ModelConfig::sn_eps's default).
 inline constexpr double kDefaultSpectralNormEps = 1e-12;
 
-// Turns autocast off for CUDA and CPU within a scope and restores the previous flags on exit
-// (also when unwinding): the power iteration's `mv` is on autocast's low-precision list, and
-// sigma must be computed in fp32.
-class AutocastOff {
- public:
-  AutocastOff();
-  ~AutocastOff();
-  AutocastOff(const AutocastOff&) = delete;
-  AutocastOff& operator=(const AutocastOff&) = delete;
-
- private:
-  bool cuda_was_enabled_;
-  bool cpu_was_enabled_;
-};
+// The power iteration's `mv` is on autocast's low-precision list, and sigma must be computed in
+// fp32: it runs with autocast off (the attention library's guard, which does the same for hashing).
+using AutocastOff = attention::AutocastOff;
 
 // sigma(W) from the stored u: v = normalize(W^T u), sigma = u^T W v. With `iterations` > 0
 // (training), first runs that many power iterations and writes the new u into `u` (in place).

@@ -1,6 +1,8 @@
 #include "kernels/fused_attention.h"
 
 #include <algorithm>
+#include <atomic>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -48,7 +50,7 @@ FusedForward cpu_flash_forward(const at::Tensor& q, const at::Tensor& k, const a
   const int64_t width = std::max(q.size(3), v.size(3));
   auto [out, lse] = at::_scaled_dot_product_flash_attention_for_cpu(
       pad_width(q, width), pad_width(k, width), pad_width(v, width), 0.0, false, std::nullopt, scale);
-  return {.out = out.narrow(-1, 0, v.size(3)), .lse = lse, .kernel = FusedKernel::CpuFlash, .kernel_lse = lse};
+  return {.out = out.narrow(-1, 0, v.size(3)), .lse = lse, .kernel = FusedKernel::CpuFlash};
 }
 
 FusedGradients cpu_flash_backward(const at::Tensor& grad_out, const at::Tensor& q, const at::Tensor& k,
@@ -57,12 +59,14 @@ FusedGradients cpu_flash_backward(const at::Tensor& grad_out, const at::Tensor& 
   const int64_t width = std::max(q.size(3), v.size(3));
   auto [dq, dk, dv] = at::_scaled_dot_product_flash_attention_for_cpu_backward(
       pad_width(grad_out, width), pad_width(q, width), pad_width(k, width), pad_width(v, width), pad_width(out, width),
-      forward.kernel_lse, 0.0, false, std::nullopt, scale);
+      forward.lse.contiguous(), 0.0, false, std::nullopt, scale);
   return unpadded(dq, dk, dv, q, k, v);
 }
 
-// --- CUDA memory-efficient: head widths padded to 8 elements for the aligned kernels.
+// --- CUDA memory-efficient: head widths padded to 8 elements for the aligned kernels; the kernel
+// keeps its log-sum-exp with the query length padded to a multiple of 32 and reads whole blocks of it.
 constexpr int64_t kCudaWidthMultiple = 8;
+constexpr int64_t kCudaLseMultiple = 32;
 
 FusedForward cuda_efficient_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
   const int64_t dqk = round_up(q.size(3), kCudaWidthMultiple), dv = round_up(v.size(3), kCudaWidthMultiple);
@@ -70,11 +74,21 @@ FusedForward cuda_efficient_forward(const at::Tensor& q, const at::Tensor& k, co
       pad_width(q, dqk).contiguous(), pad_width(k, dqk).contiguous(), pad_width(v, dv).contiguous(), std::nullopt,
       /*compute_log_sumexp=*/true, 0.0, false, scale);
   return {.out = out.narrow(-1, 0, v.size(3)),
-          .lse = lse.narrow(-1, 0, q.size(2)),  // the kernel pads the query length to 32
+          .lse = lse.narrow(-1, 0, q.size(2)),
           .kernel = FusedKernel::CudaEfficient,
-          .kernel_lse = lse,
           .philox_seed = seed,
           .philox_offset = offset};
+}
+
+// forward.lse [P, H, L] as the kernel keeps it: length padded to 32 with +inf (exp(s - inf) = 0, so
+// the padded rows, which the kernel reads but never writes back, contribute nothing).
+at::Tensor cuda_kernel_lse(const at::Tensor& lse) {
+  const int64_t length = lse.size(-1), padded = round_up(length, kCudaLseMultiple);
+  if (padded == length && lse.is_contiguous()) return lse;
+  auto kernel_lse = at::full({lse.size(0), lse.size(1), padded}, std::numeric_limits<float>::infinity(),
+                             lse.options().dtype(at::kFloat));
+  kernel_lse.narrow(-1, 0, length).copy_(lse);
+  return kernel_lse;
 }
 
 FusedGradients cuda_efficient_backward(const at::Tensor& grad_out, const at::Tensor& q, const at::Tensor& k,
@@ -83,7 +97,7 @@ FusedGradients cuda_efficient_backward(const at::Tensor& grad_out, const at::Ten
   const int64_t dqk = round_up(q.size(3), kCudaWidthMultiple), dv = round_up(v.size(3), kCudaWidthMultiple);
   auto [dq, dk, dvv, dbias] = at::_scaled_dot_product_efficient_attention_backward(
       pad_width(grad_out, dv).contiguous(), pad_width(q, dqk).contiguous(), pad_width(k, dqk).contiguous(),
-      pad_width(v, dv).contiguous(), at::Tensor(), pad_width(out, dv).contiguous(), forward.kernel_lse,
+      pad_width(v, dv).contiguous(), at::Tensor(), pad_width(out, dv).contiguous(), cuda_kernel_lse(forward.lse),
       forward.philox_seed, forward.philox_offset, 0.0, {true, true, true, false}, false, scale);
   return unpadded(dq, dk, dvv, q, k, v);
 }
@@ -95,8 +109,7 @@ FusedForward math_forward(const at::Tensor& q, const at::Tensor& k, const at::Te
   auto lse = at::logsumexp(logits, -1);
   return {.out = at::matmul(at::exp(logits - lse.unsqueeze(-1)), v.to(type)).to(q.scalar_type()),
           .lse = lse,
-          .kernel = FusedKernel::Math,
-          .kernel_lse = lse};
+          .kernel = FusedKernel::Math};
 }
 
 FusedGradients math_backward(const at::Tensor& grad_out, const at::Tensor& q, const at::Tensor& k,
@@ -111,48 +124,55 @@ FusedGradients math_backward(const at::Tensor& grad_out, const at::Tensor& q, co
           at::matmul(probabilities.transpose(-1, -2), go).to(dtype)};
 }
 
-// CUDA grids hold at most 65535 blocks in the dimensions the memory-efficient kernel puts the
-// batch in: larger batches of problems go in chunks.
-constexpr int64_t kCudaMaxProblems = 65535;
-
-FusedForward cuda_efficient_forward_chunked(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                            double scale) {
-  if (q.size(0) <= kCudaMaxProblems) return cuda_efficient_forward(q, k, v, scale);
-  std::vector<at::Tensor> outs, lses, kernel_lses;
-  FusedForward chunk;
-  for (int64_t start = 0; start < q.size(0); start += kCudaMaxProblems) {
-    const int64_t size = std::min(kCudaMaxProblems, q.size(0) - start);
-    chunk = cuda_efficient_forward(q.narrow(0, start, size), k.narrow(0, start, size), v.narrow(0, start, size), scale);
-    outs.push_back(chunk.out);
-    lses.push_back(chunk.lse);
-    kernel_lses.push_back(chunk.kernel_lse);
+FusedForward forward_call(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
+                          FusedKernel kernel) {
+  switch (kernel) {
+    case FusedKernel::CpuFlash: return cpu_flash_forward(q, k, v, scale);
+    case FusedKernel::CudaEfficient: return cuda_efficient_forward(q, k, v, scale);
+    default: return math_forward(q, k, v, scale);
   }
-  chunk.out = at::cat(outs);
-  chunk.kernel_lse = at::cat(kernel_lses);
-  chunk.lse = chunk.kernel_lse.narrow(-1, 0, q.size(2));
-  return chunk;  // no dropout: the philox state of any chunk will do
 }
 
-FusedGradients cuda_efficient_backward_chunked(const at::Tensor& grad_out, const at::Tensor& q, const at::Tensor& k,
-                                               const at::Tensor& v, const at::Tensor& out,
-                                               const FusedForward& forward, double scale) {
-  if (q.size(0) <= kCudaMaxProblems) return cuda_efficient_backward(grad_out, q, k, v, out, forward, scale);
-  std::vector<at::Tensor> dq, dk, dv;
-  for (int64_t start = 0; start < q.size(0); start += kCudaMaxProblems) {
-    const int64_t size = std::min(kCudaMaxProblems, q.size(0) - start);
-    FusedForward chunk = forward;
-    chunk.kernel_lse = forward.kernel_lse.narrow(0, start, size);
-    auto g = cuda_efficient_backward(grad_out.narrow(0, start, size), q.narrow(0, start, size),
-                                     k.narrow(0, start, size), v.narrow(0, start, size), out.narrow(0, start, size),
-                                     chunk, scale);
-    dq.push_back(g.dq);
-    dk.push_back(g.dk);
-    dv.push_back(g.dv);
+FusedGradients backward_call(const at::Tensor& grad_out, const at::Tensor& q, const at::Tensor& k,
+                             const at::Tensor& v, const at::Tensor& out, const FusedForward& forward, double scale) {
+  switch (forward.kernel) {
+    case FusedKernel::CpuFlash: return cpu_flash_backward(grad_out, q, k, v, out, forward, scale);
+    case FusedKernel::CudaEfficient: return cuda_efficient_backward(grad_out, q, k, v, out, forward, scale);
+    default: return math_backward(grad_out, q, k, v, out, forward, scale);
   }
-  return {at::cat(dq), at::cat(dk), at::cat(dv)};
+}
+
+// CUDA grids hold at most 65,535 blocks in the dimension the memory-efficient kernel puts the
+// batch in. The test hook lowers every limit (0: none set).
+constexpr int64_t kCudaMaxProblems = 65535;
+std::atomic<int64_t> problem_limit_for_testing{0};
+
+// Start and size of each call over `problems` problems, at most `limit` per call.
+std::vector<std::pair<int64_t, int64_t>> problem_chunks(int64_t problems, int64_t limit) {
+  std::vector<std::pair<int64_t, int64_t>> chunks;
+  for (int64_t start = 0; start < problems; start += limit) chunks.emplace_back(start, std::min(limit, problems - start));
+  return chunks;
 }
 
 }  // namespace
+
+int64_t max_problems_per_call(FusedKernel kernel) {
+  const int64_t own = kernel == FusedKernel::CudaEfficient ? kCudaMaxProblems : std::numeric_limits<int64_t>::max();
+  const int64_t test = problem_limit_for_testing.load();
+  return test > 0 ? std::min(own, test) : own;
+}
+
+namespace {
+int64_t install_problem_limit(int64_t limit) {
+  if (limit < 1) throw std::invalid_argument("ScopedProblemLimitForTesting: limit must be >= 1");
+  return problem_limit_for_testing.exchange(limit);
+}
+}  // namespace
+
+ScopedProblemLimitForTesting::ScopedProblemLimitForTesting(int64_t limit)
+    : previous_(install_problem_limit(limit)) {}
+
+ScopedProblemLimitForTesting::~ScopedProblemLimitForTesting() { problem_limit_for_testing.store(previous_); }
 
 const char* fused_kernel_name(FusedKernel kernel) {
   switch (kernel) {
@@ -177,22 +197,37 @@ FusedKernel library_kernel_for(const at::Tensor& q) {
 FusedForward fused_attention_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
                                      FusedKernel kernel) {
   check_inputs(q, k, v);
-  switch (kernel) {
-    case FusedKernel::CpuFlash: return cpu_flash_forward(q, k, v, scale);
-    case FusedKernel::CudaEfficient: return cuda_efficient_forward_chunked(q, k, v, scale);
-    default: return math_forward(q, k, v, scale);
+  const int64_t limit = max_problems_per_call(kernel);
+  if (q.size(0) <= limit) return forward_call(q, k, v, scale, kernel);
+  std::vector<at::Tensor> outs, lses;
+  FusedForward chunk;
+  for (auto [start, size] : problem_chunks(q.size(0), limit)) {
+    chunk = forward_call(q.narrow(0, start, size), k.narrow(0, start, size), v.narrow(0, start, size), scale, kernel);
+    outs.push_back(chunk.out);
+    lses.push_back(chunk.lse);
   }
+  chunk.out = at::cat(outs);
+  chunk.lse = at::cat(lses);
+  return chunk;  // no dropout: the philox state of any chunk will do
 }
 
 FusedGradients fused_attention_backward(const at::Tensor& grad_out, const at::Tensor& q, const at::Tensor& k,
                                         const at::Tensor& v, const at::Tensor& out, const FusedForward& forward,
                                         double scale) {
   check_inputs(q, k, v);
-  switch (forward.kernel) {
-    case FusedKernel::CpuFlash: return cpu_flash_backward(grad_out, q, k, v, out, forward, scale);
-    case FusedKernel::CudaEfficient: return cuda_efficient_backward_chunked(grad_out, q, k, v, out, forward, scale);
-    default: return math_backward(grad_out, q, k, v, out, forward, scale);
+  const int64_t limit = max_problems_per_call(forward.kernel);
+  if (q.size(0) <= limit) return backward_call(grad_out, q, k, v, out, forward, scale);
+  std::vector<at::Tensor> dq, dk, dv;
+  for (auto [start, size] : problem_chunks(q.size(0), limit)) {
+    FusedForward chunk = forward;
+    chunk.lse = forward.lse.narrow(0, start, size);
+    auto g = backward_call(grad_out.narrow(0, start, size), q.narrow(0, start, size), k.narrow(0, start, size),
+                           v.narrow(0, start, size), out.narrow(0, start, size), chunk, scale);
+    dq.push_back(g.dq);
+    dk.push_back(g.dk);
+    dv.push_back(g.dv);
   }
+  return {at::cat(dq), at::cat(dk), at::cat(dv)};
 }
 
 }  // namespace longgan::kernels

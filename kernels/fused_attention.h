@@ -25,8 +25,8 @@ struct FusedForward {
   at::Tensor out;  // [P, H, L, Dv] in the inputs' dtype
   at::Tensor lse;  // [P, H, L]: log-sum-exp of each query's scaled logits (fp32; fp64 for fp64 inputs)
   FusedKernel kernel = FusedKernel::Math;
-  // As the kernel returned them, for its backward (CUDA pads the lse length to a multiple of 32).
-  at::Tensor kernel_lse, philox_seed, philox_offset;
+  // The CUDA kernel's random-number state (no dropout here; its backward takes them anyway).
+  at::Tensor philox_seed, philox_offset;
 };
 
 // q [P, H, L, Dqk], k [P, H, S, Dqk], v [P, H, S, Dv] -> softmax(q k^T * scale) v for each of the P
@@ -38,13 +38,30 @@ struct FusedGradients {
   at::Tensor dq, dk, dv;  // the inputs' shapes and dtype
 };
 
-// The backward of `forward` with the caller's `out` and `grad_out` [P, H, L, Dv]:
+// The backward of `forward` with the caller's `out`, `grad_out` [P, H, L, Dv] and forward.lse:
 //   P = exp(q k^T * scale - forward.lse), dS = P * (grad_out v^T - rowsum(grad_out * out)),
 //   dq = dS k * scale, dk = dS^T q * scale, dv = P^T grad_out.
-// With out = forward.out this is the gradient of the attention; SMYRF passes its merged output and
-// weighted grad_out to differentiate the merge of its hash rounds exactly (attention/smyrf.h).
+// With the forward's own out and lse this is the gradient of the attention; SMYRF passes its merged
+// output and merged log-sum-exp to differentiate the merge of its hash rounds exactly
+// (attention/smyrf.h).
 FusedGradients fused_attention_backward(const at::Tensor& grad_out, const at::Tensor& q, const at::Tensor& k,
                                         const at::Tensor& v, const at::Tensor& out, const FusedForward& forward,
                                         double scale);
+
+// The most problems one call of `kernel` takes (CUDA grids: 65,535); larger batches are split into
+// calls of at most this many, forward and backward alike. Unlimited (INT64_MAX) on the CPU.
+int64_t max_problems_per_call(FusedKernel kernel);
+
+// Lowers every kernel's limit to `limit` for its lifetime, so that tests cover the split on the CPU.
+class ScopedProblemLimitForTesting {
+ public:
+  explicit ScopedProblemLimitForTesting(int64_t limit);
+  ~ScopedProblemLimitForTesting();
+  ScopedProblemLimitForTesting(const ScopedProblemLimitForTesting&) = delete;
+  ScopedProblemLimitForTesting& operator=(const ScopedProblemLimitForTesting&) = delete;
+
+ private:
+  int64_t previous_;
+};
 
 }  // namespace longgan::kernels

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "app/attention_bench.h"
+#include "app/layer_bench.h"
 #include "checkpoints/atomic_file.h"
 #include "tests/app/cli_test_util.h"
 
@@ -26,15 +27,26 @@ longgan::app::testing::RunResult run_longgan(const std::string& arguments) {
   return longgan::app::testing::run_longgan(args);
 }
 
+// Runs a benchmark with `--json PATH` appended; its output and the JSON it wrote (null if it failed).
+struct BenchRun {
+  longgan::app::testing::RunResult result;
+  nlohmann::json doc;
+};
+BenchRun run_bench_json(const std::string& arguments, const std::filesystem::path& json_path) {
+  BenchRun run{run_longgan(arguments + " --json " + json_path.string()), nullptr};
+  if (run.result.exit_code == 0) {
+    std::ifstream in(json_path);
+    run.doc = nlohmann::json::parse(in);
+  }
+  return run;
+}
+
 TEST(BenchCommand, WritesTableAndJsonWithRatiosToDenseFromTheSameRun) {
   auto dir = fresh_dir("bench_json");
-  auto json_path = dir / "bench.json";
-  auto r = run_longgan("bench attention --device cpu --types dense,smyrf,clustered,improved_clustered,combiner_axial "
-                       "--n 64,256 --repeats 1 --warmup 0 --json " + json_path.string());
+  auto [r, doc] = run_bench_json("bench attention --device cpu --types dense,smyrf,clustered,improved_clustered,"
+                                 "combiner_axial --n 64,256 --repeats 1 --warmup 0", dir / "bench.json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("fwd+bwd ms"), std::string::npos) << r.output;
-  std::ifstream in(json_path);
-  auto doc = nlohmann::json::parse(in);
   ASSERT_EQ(doc["rows"].size(), 10u);  // 5 types x 2 lengths
   for (const auto& row : doc["rows"]) {
     ASSERT_FALSE(row.contains("error")) << row.dump();
@@ -121,7 +133,7 @@ TEST(BenchCommand, EveryBackendGetsARowNamingWhatRan) {
                                                         row["kernel"].get<std::string>());
   // dense: the baseline (auto) plus 3; smyrf: 4; combiner_axial: auto and reference (no fused path).
   std::vector<std::string> want = {
-      "dense auto: sdpa flash (padded to 64)", "dense reference: aten naive/chunked",
+      "dense auto: sdpa flash (padded to 64)", "dense reference: aten chunked",
       "dense fused: sdpa flash (padded to 64)", "dense fused_math: aten chunked",
       "smyrf auto: fused cpu_flash", "smyrf reference: aten reference", "smyrf fused: fused cpu_flash",
       "smyrf fused_math: fused math", "combiner_axial auto: aten reference",
@@ -192,6 +204,73 @@ TEST(BenchCommand, LoaderReportsImagesPerSecondOfThePackedData) {
   auto absent = run_longgan("bench loader --data /nonexistent/data.lgd");
   EXPECT_EQ(absent.exit_code, 1) << absent.output;
   EXPECT_NE(absent.output.find("/nonexistent/data.lgd"), std::string::npos) << absent.output;
+}
+
+TEST(BenchLayer, RowsNameTheKernelThatRanAndWhereTheTimeWent) {
+  auto dir = fresh_dir("bench_layer");
+  auto [r, doc] = run_bench_json("bench layer --resolution 32 --ch 8 --batch 2 --types dense,smyrf,clustered "
+                                 "--repeats 1 --warmup 0 --phases", dir / "layer.json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("forward+backward: layout"), std::string::npos) << r.output;
+  ASSERT_EQ(doc["rows"].size(), 3u);
+  const int64_t channels = longgan::app::generator_attention_channels(32, 8);
+  for (const auto& row : doc["rows"]) {
+    ASSERT_FALSE(row.contains("error")) << row.dump();
+    EXPECT_EQ(row["channels"].get<int64_t>(), channels);
+    EXPECT_EQ(row["n"].get<int64_t>(), 1024);
+    EXPECT_EQ(row["m"].get<int64_t>(), 256);
+    EXPECT_EQ(row["dtype"].get<std::string>(), "fp32");
+    EXPECT_GT(row["forward_backward_ms"].get<double>(), 0.0) << row.dump();
+    const auto& phases = row["forward_backward_phases_ms"];
+    for (const char* phase : {"layout", "kernel", "other", "total"}) EXPECT_TRUE(phases.contains(phase)) << row.dump();
+  }
+  const auto& dense = doc["rows"][0];
+  EXPECT_EQ(dense["kernel"].get<std::string>().rfind("sdpa flash", 0), 0u) << dense.dump();
+  EXPECT_DOUBLE_EQ(dense["relative_error_vs_dense"].get<double>(), 0.0);
+  const auto& smyrf = doc["rows"][1];
+  EXPECT_EQ(smyrf["kernel"].get<std::string>(), "fused cpu_flash");
+  // A bare name is fitted to the block's lengths, as in training: 8 clusters of 128 queries and 32 keys.
+  EXPECT_EQ(smyrf["spec"].get<std::string>(), "smyrf:hashes=4,q_cluster=128,k_cluster=32");
+  for (const char* phase : {"hash", "gather", "merge", "backward kernel", "backward merge"}) {
+    EXPECT_TRUE(smyrf["forward_backward_phases_ms"].contains(phase)) << phase << " " << smyrf.dump();
+  }
+  const double error = smyrf["relative_error_vs_dense"].get<double>();
+  EXPECT_TRUE(error > 0.0 && error < 1.0) << smyrf.dump();
+  longgan::checkpoints::remove_tree(dir);
+}
+
+TEST(BenchLayer, RunsUnderCpuBf16Autocast) {
+  auto r = run_longgan("bench layer --resolution 32 --channels 16 --batch 1 --types dense "
+                       "--spec smyrf:hashes=1,q_cluster=1024,k_cluster=256 --repeats 1 --warmup 0 --dtype bf16");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("bf16 autocast"), std::string::npos) << r.output;
+  // One cluster: SMYRF is exact, so its error is bf16 rounding only.
+  auto line = r.output.substr(r.output.find("smyrf "));
+  std::istringstream fields(line);
+  std::string type;
+  double fwd, fwd_ratio, both, both_ratio, peak, error;
+  fields >> type >> fwd >> fwd_ratio >> both >> both_ratio >> peak >> error;
+  EXPECT_LT(error, 0.02) << line;
+}
+
+TEST(BenchLayer, BadOptionsAreUsageErrorsNamingTheOption) {
+  for (const auto& [arguments, named] : std::vector<std::pair<std::string, std::string>>{
+           {"bench layer", "--resolution"},
+           {"bench layer --resolution 48", "--resolution"},
+           {"bench layer --resolution 32 --channels 12", "--channels"},
+           {"bench layer --resolution 32 --dtype fp16", "--dtype"},
+           {"bench layer --resolution 32 --types dense,fast", "--types"},
+           {"bench layer --resolution 32 --device tpu", "--device"}}) {
+    auto r = run_longgan(arguments);
+    EXPECT_EQ(r.exit_code, 2) << arguments << "\n" << r.output;
+    EXPECT_NE(r.output.find(named), std::string::npos) << arguments << "\n" << r.output;
+  }
+}
+
+TEST(BenchLayer, AttentionBenchPrintsPhasesToo) {
+  auto r = run_longgan("bench attention --types dense,smyrf --n 256 --repeats 1 --warmup 0 --phases");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("smyrf auto N=256, forward+backward: hash"), std::string::npos) << r.output;
 }
 
 }  // namespace

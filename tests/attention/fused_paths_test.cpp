@@ -224,6 +224,28 @@ TEST(FusedPaths, ForcedBackends) {
   EXPECT_THROW(parse_backend("kernel"), std::invalid_argument);
 }
 
+// Batches over a kernel's problem limit (CUDA's 65,535) go in several calls. With the limit lowered
+// the SMYRF and clustered paths give what one call per batch gives, gradients included: the same
+// function, up to BLAS rounding (MKL's results depend on buffer alignment, which the split moves).
+TEST(FusedPaths, CallsSplitAtTheProblemLimitGiveTheSameResults) {
+  // B*H = 8 groups: clustered's centroid problems (one per group) split too.
+  auto in = make_inputs({2, 4, 48, 24, 8, 16}, at::kFloat, at::kCPU, false, 4);
+  for (const AttentionSpec& spec : {AttentionSpec{smyrf(3, 4, 2)}, AttentionSpec{ClusteredOptions{.clusters = 6}},
+                                    AttentionSpec{ImprovedClusteredOptions{.clustering = {.clusters = 6}, .topk = 5}}}) {
+    auto f = [&](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+      return attend(spec, q, k, v, {.generator = seeded(8)});
+    };
+    auto whole = run(f, in.q, in.k, in.v);
+    const kernels::ScopedProblemLimitForTesting limit(5);  // SMYRF: 48 problems per round in calls of 5
+    auto split = run(f, in.q, in.k, in.v);
+    const std::string what = to_string(spec);
+    EXPECT_LT(testing::relative_error(split.out, whole.out), 1e-6) << what;
+    EXPECT_LT(testing::relative_error(split.dq, whole.dq), 1e-6) << what;
+    EXPECT_LT(testing::relative_error(split.dk, whole.dk), 1e-6) << what;
+    EXPECT_LT(testing::relative_error(split.dv, whole.dv), 1e-6) << what;
+  }
+}
+
 TEST(FusedPaths, CudaEqualsReference) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   smyrf_cases(at::kCUDA);

@@ -130,12 +130,14 @@ TEST(SamplingStatistics, BatchStatisticsDependOnTheBatchAndKeepTheBuffers) {
   const at::Tensor labels = torch::tensor({0, 1, 0, 1}, at::kLong);
   const at::Tensor four = sampler.generate(z, labels, hashes());
   const at::Tensor two = sampler.generate(z.narrow(0, 0, 2), labels.narrow(0, 0, 2), hashes());
-  EXPECT_FALSE(at::allclose(four.narrow(0, 0, 2), two));
+  EXPECT_FALSE(at::allclose(four.narrow(0, 0, 2), two, 1e-5, 2e-5));
   EXPECT_TRUE(all_equal(running_statistics(sampler.network()), buffers));
-  // Running statistics: an image does not depend on its batch.
+  // Running statistics: an image does not depend on its batch, up to rounding (oneDNN's convolutions
+  // take other paths for other batch sizes: measured 2e-6 on these [-1, 1] pixels; batch statistics
+  // above move them by far more).
   sampler.load(source, {SamplingStats::Running, 1, 1}, 0);
   EXPECT_TRUE(at::allclose(sampler.generate(z, labels, hashes()).narrow(0, 0, 2),
-                           sampler.generate(z.narrow(0, 0, 2), labels.narrow(0, 0, 2), hashes()), 1e-5, 1e-6));
+                           sampler.generate(z.narrow(0, 0, 2), labels.narrow(0, 0, 2), hashes()), 1e-5, 2e-5));
 }
 
 }  // namespace

@@ -58,6 +58,18 @@ void check_kernel(FusedKernel kernel, at::ScalarType type, at::Device device, co
   EXPECT_LT(max_relative(grads.dq, at::matmul(ds, kd) * scale), tolerance) << what << ": dq";
   EXPECT_LT(max_relative(grads.dk, at::matmul(ds.transpose(-1, -2), qd) * scale), tolerance) << what << ": dk";
   EXPECT_LT(max_relative(grads.dv, at::matmul(probabilities.transpose(-1, -2), go)), tolerance) << what << ": dv";
+
+  // Backward with a log-sum-exp that is not the forward's (SMYRF passes the merged one): the
+  // probabilities it recomputes must use it.
+  FusedForward shifted = forward;
+  auto shift = randn({c.problems, c.heads, c.l}, 6, at::kFloat, device).abs().to(forward.lse.scalar_type());
+  shifted.lse = forward.lse + shift;
+  auto scaled = probabilities * at::exp(-shift.cpu().to(at::kDouble)).unsqueeze(-1);
+  auto g2 = fused_attention_backward(grad_out, q, k, v, other_out, shifted, scale);
+  auto ds2 = scaled * (at::matmul(go, vd.transpose(-1, -2)) - delta);
+  EXPECT_LT(max_relative(g2.dq, at::matmul(ds2, kd) * scale), tolerance) << what << ": dq, caller's lse";
+  EXPECT_LT(max_relative(g2.dk, at::matmul(ds2.transpose(-1, -2), qd) * scale), tolerance) << what << ": dk, caller's lse";
+  EXPECT_LT(max_relative(g2.dv, at::matmul(scaled.transpose(-1, -2), go)), tolerance) << what << ": dv, caller's lse";
 }
 
 const Case kCases[] = {
@@ -104,6 +116,30 @@ TEST(FusedAttention, RejectsMismatchedShapesNamingThem) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("v [2, 1, 6, 8]"), std::string::npos) << e.what();
   }
+}
+
+// Batches over a kernel's problem limit (CUDA: 65,535) go in several calls; lowered for the test,
+// the split calls give exactly what one call gives, forward and backward.
+TEST(FusedAttention, CallsOverTheProblemLimitAreSplitExactly) {
+  for (auto kernel : {FusedKernel::CpuFlash, FusedKernel::Math}) {
+    auto q = randn({7, 2, 5, 4}, 11, at::kFloat, at::kCPU), k = randn({7, 2, 6, 4}, 12, at::kFloat, at::kCPU);
+    auto v = randn({7, 2, 6, 8}, 13, at::kFloat, at::kCPU), go = randn({7, 2, 5, 8}, 14, at::kFloat, at::kCPU);
+    auto whole = fused_attention_forward(q, k, v, 0.5, kernel);
+    auto whole_grads = fused_attention_backward(go, q, k, v, whole.out, whole, 0.5);
+    const ScopedProblemLimitForTesting limit(3);  // 7 problems: calls of 3, 3 and 1
+    EXPECT_EQ(max_problems_per_call(kernel), 3);
+    auto split = fused_attention_forward(q, k, v, 0.5, kernel);
+    auto split_grads = fused_attention_backward(go, q, k, v, split.out, split, 0.5);
+    const std::string what = fused_kernel_name(kernel);
+    EXPECT_TRUE(at::equal(split.out, whole.out)) << what;
+    EXPECT_TRUE(at::equal(split.lse, whole.lse)) << what;
+    EXPECT_TRUE(at::equal(split_grads.dq, whole_grads.dq)) << what;
+    EXPECT_TRUE(at::equal(split_grads.dk, whole_grads.dk)) << what;
+    EXPECT_TRUE(at::equal(split_grads.dv, whole_grads.dv)) << what;
+  }
+  EXPECT_EQ(max_problems_per_call(FusedKernel::CudaEfficient), 65535);
+  EXPECT_THROW(ScopedProblemLimitForTesting(0), std::invalid_argument);
+  EXPECT_EQ(max_problems_per_call(FusedKernel::CudaEfficient), 65535);  // a refused limit leaves none behind
 }
 
 TEST(FusedAttention, CudaEfficientMatchesTheFormulas) {
