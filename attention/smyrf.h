@@ -41,10 +41,12 @@ at::Tensor smyrf_attention_reference(const at::Tensor& q, const at::Tensor& k, c
 
 // The same function on a fused attention kernel: per round, queries and keys gathered in hash
 // order into contiguous clusters (the full clusters in one batch, the shorter last cluster of
-// lengths that do not divide in another: nothing padded or masked), one kernel call per batch,
-// rounds merged online by their log-sum-exp. The backward calls the kernel's backward once per
-// batch with the merged output in place of the round's and the round's merge weight times the
-// output gradient: exact, including the gradient through the merge weights.
+// lengths that do not divide in another: nothing padded or masked), one kernel call per batch.
+// Rounds 0..R-2 write their outputs (inputs' dtype) and log-sum-exps (fp32) once into per-row
+// slots; each call of the last round merges the rows it covers and writes them un-permuted. The
+// backward runs the kernel's own backward per call with the merged output, the merged log-sum-exp
+// and the raw output gradient (exp(S_r - LSE) = w_r P_r): exact, including the gradient through the
+// merge weights; per-round gradients are summed once. docs/ATTENTION.md has the derivation.
 at::Tensor smyrf_attention_fused(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                  const SmyrfOptions& options, double scale, const SmyrfOrders& orders,
                                  kernels::FusedKernel kernel);

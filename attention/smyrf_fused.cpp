@@ -2,7 +2,6 @@
 #include <torch/autograd.h>
 
 #include <algorithm>
-#include <tuple>
 #include <vector>
 
 #include "attention/call_profile.h"
@@ -66,21 +65,82 @@ std::vector<KernelCall> round_calls(const at::Tensor& q_rows, const at::Tensor& 
 constexpr int kSavedPerCall = 2;  // philox_seed, philox_offset
 constexpr int kSavedFixed = 7;    // q, k, v, query rows, key rows, out, merged lse
 
-// Per-round results of one row table, one slice per round: [rows, rounds, width]. Every round
-// covers every row exactly once, so each slice is written whole.
-at::Tensor round_buffer(int64_t rows, int64_t rounds, int64_t width, const at::TensorOptions& options) {
-  return at::empty({rows, rounds, width}, options);
-}
+// SMYRF's hash rounds as they arrive, one kernel call at a time. Every round covers every row
+// exactly once. Rounds 0..R-2 go once into per-row slots [rows, R-1, ...]; each call of the last
+// round is combined with the slots of the rows it covers and written, un-permuted, to the result:
+// one pass merges, no slot is kept for the last round.
 
-// out = sum_r w_r O_r with w_r = exp(lse_r - LSE), LSE = logsumexp_r lse_r: one pass over the
-// per-round buffers out_rounds [rows, R, Dv] (inputs' dtype) and lse_rounds [rows, R] (fp32), as
-// one batched [1 x R] x [R x Dv] product per row. Returns the merged output (inputs' dtype) and LSE.
-std::pair<at::Tensor, at::Tensor> merge_rounds(const at::Tensor& out_rounds, const at::Tensor& lse_rounds) {
-  auto merged_lse = at::logsumexp(lse_rounds, 1);
-  if (out_rounds.size(1) == 1) return {out_rounds.select(1, 0), merged_lse};
-  auto weights = at::exp(lse_rounds - merged_lse.unsqueeze(1)).to(out_rounds.scalar_type());
-  return {at::bmm(weights.unsqueeze(1), out_rounds).squeeze(1), merged_lse};
-}
+// The merged output out = sum_r w_r O_r, w_r = exp(lse_r - LSE), LSE = logsumexp_r lse_r.
+class RoundOutputs {
+ public:
+  RoundOutputs(int64_t rows, int64_t rounds, int64_t width, const at::TensorOptions& options, at::ScalarType lse_type)
+      : rounds_(rounds),
+        out_(at::empty({rows, width}, options)),
+        lse_(at::empty({rows}, options.dtype(lse_type))) {
+    if (rounds > 1) {
+      out_slots_ = at::empty({rows, rounds - 1, width}, options);
+      lse_slots_ = at::empty({rows, rounds - 1}, options.dtype(lse_type));
+    }
+  }
+
+  // Round `round`'s output rows [n, width] and log-sum-exps [n] of table rows `rows` [n].
+  void add(int64_t round, const at::Tensor& rows, const at::Tensor& out, const at::Tensor& lse) {
+    const auto lse_c = lse.to(lse_.scalar_type());
+    if (round < rounds_ - 1) {
+      out_slots_.select(1, round).index_copy_(0, rows, out);
+      lse_slots_.select(1, round).index_copy_(0, rows, lse_c);
+      return;
+    }
+    if (rounds_ == 1) {
+      out_.index_copy_(0, rows, out);
+      lse_.index_copy_(0, rows, lse_c);
+      return;
+    }
+    auto all_lse = at::cat({lse_slots_.index_select(0, rows), lse_c.unsqueeze(1)}, 1);  // [n, R]
+    auto merged_lse = at::logsumexp(all_lse, 1);
+    auto weights = at::exp(all_lse - merged_lse.unsqueeze(1));  // fp32 (fp64 for fp64 inputs)
+    // Accumulated in the weights' type, rounded once; R small passes over rows that stay in cache.
+    auto slots = out_slots_.index_select(0, rows);  // [n, R-1, width]
+    auto merged = out * weights.narrow(1, rounds_ - 1, 1);
+    for (int64_t r = 0; r < rounds_ - 1; ++r) merged.addcmul_(slots.select(1, r), weights.narrow(1, r, 1));
+    out_.index_copy_(0, rows, merged.to(out_.scalar_type()));
+    lse_.index_copy_(0, rows, merged_lse);
+  }
+
+  const at::Tensor& out() const { return out_; }
+  const at::Tensor& lse() const { return lse_; }
+
+ private:
+  int64_t rounds_;
+  at::Tensor out_, lse_, out_slots_, lse_slots_;
+};
+
+// The sum over rounds of per-row gradients, accumulated in `accumulate` and rounded once.
+class RoundSums {
+ public:
+  RoundSums(int64_t rows, int64_t rounds, int64_t width, const at::TensorOptions& options, at::ScalarType accumulate)
+      : rounds_(rounds), accumulate_(accumulate), sum_(at::empty({rows, width}, options)) {
+    if (rounds > 1) slots_ = at::empty({rows, rounds - 1, width}, options);
+  }
+
+  void add(int64_t round, const at::Tensor& rows, const at::Tensor& values) {
+    if (round < rounds_ - 1) {
+      slots_.select(1, round).index_copy_(0, rows, values);
+    } else if (rounds_ == 1) {
+      sum_.index_copy_(0, rows, values);
+    } else {
+      auto total = at::sum(slots_.index_select(0, rows), {1}, false, accumulate_).add_(values);
+      sum_.index_copy_(0, rows, total.to(sum_.scalar_type()));
+    }
+  }
+
+  const at::Tensor& sum() const { return sum_; }
+
+ private:
+  int64_t rounds_;
+  at::ScalarType accumulate_;
+  at::Tensor sum_, slots_;
+};
 
 class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> {
  public:
@@ -95,9 +155,7 @@ class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> 
     auto q_table = row_table(q), k_table = row_table(k), v_table = row_table(v);
     const auto batches = cluster_batches(n, m, q_cluster, k_cluster);
 
-    // Each call's output and log-sum-exp go once into the row's slot of its round.
-    auto out_rounds = round_buffer(rows, rounds, dv, q.options());
-    auto lse_rounds = at::empty({rows, rounds}, q.options().dtype(type));
+    RoundOutputs merged(rows, rounds, dv, q.options(), type);
     std::vector<at::Tensor> per_call;
     for (int64_t r = 0; r < rounds; ++r) {
       for (const auto& call : round_calls(q_rows[r], k_rows[r], batches, max_query_rows_per_call(q))) {
@@ -114,19 +172,12 @@ class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> 
           f = kernels::fused_attention_forward(qg, kg, vg, scale, kernel);
         }
         PhaseTimer phase(kPhaseMerge);
-        auto index = call.q_rows.reshape(-1);
-        out_rounds.select(1, r).index_copy_(0, index, f.out.reshape({-1, dv}));
-        lse_rounds.select(1, r).index_copy_(0, index, f.lse.reshape(-1).to(type));
+        merged.add(r, call.q_rows.reshape(-1), f.out.reshape({-1, dv}), f.lse.reshape(-1));
         per_call.insert(per_call.end(), {f.philox_seed, f.philox_offset});
       }
     }
-    at::Tensor merged, merged_lse;
-    {
-      PhaseTimer phase(kPhaseMerge);
-      std::tie(merged, merged_lse) = merge_rounds(out_rounds, lse_rounds);
-    }
-    auto out = merged.view({q.size(0), q.size(1), n, dv});
-    std::vector<at::Tensor> saved = {q, k, v, q_rows, k_rows, out, merged_lse};
+    auto out = merged.out().view({q.size(0), q.size(1), n, dv});
+    std::vector<at::Tensor> saved = {q, k, v, q_rows, k_rows, out, merged.lse()};
     saved.insert(saved.end(), per_call.begin(), per_call.end());
     ctx->save_for_backward(saved);
     ctx->saved_data["q_cluster"] = q_cluster;
@@ -140,7 +191,7 @@ class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> 
   // together. Its gradient is the attention gradient with P_r replaced by exp(S_r - LSE) and the
   // delta term rowsum(dO * out): exactly the kernel's backward of round r fed the merged LSE in
   // place of lse_r, the merged out and the raw dO. Each round's dq, dk, dv go once into the row's
-  // slot of its round; one sum over the rounds adds them up.
+  // slot of its round; the last round's calls add them up (RoundSums).
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const auto &q = saved[0], &k = saved[1], &v = saved[2], &q_rows = saved[3], &k_rows = saved[4];
@@ -155,9 +206,9 @@ class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> 
     auto q_table = row_table(q), k_table = row_table(k), v_table = row_table(v);
     auto out_table = row_table(out), grad_table = row_table(grads[0].to(q.scalar_type()).contiguous());
     auto lse_table = merged_lse.unsqueeze(-1);
-    auto dq_rounds = round_buffer(q_table.size(0), rounds, dqk, q.options());
-    auto dk_rounds = round_buffer(k_table.size(0), rounds, dqk, k.options());
-    auto dv_rounds = round_buffer(v_table.size(0), rounds, dv, v.options());
+    const auto type = compute_dtype(q);
+    RoundSums dq(q_table.size(0), rounds, dqk, q.options(), type), dk(k_table.size(0), rounds, dqk, k.options(), type);
+    RoundSums dvv(v_table.size(0), rounds, dv, v.options(), type);
     const auto batches = cluster_batches(n, m, q_cluster, k_cluster);
     size_t call_index = 0;
     for (int64_t r = 0; r < rounds; ++r) {
@@ -183,16 +234,14 @@ class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> 
           g = kernels::fused_attention_backward(dog, qg, kg, vg, outg, f, scale);
         }
         PhaseTimer phase(kPhaseBackwardMerge);
-        dq_rounds.select(1, r).index_copy_(0, call.q_rows.reshape(-1), g.dq.reshape({-1, dqk}));
-        dk_rounds.select(1, r).index_copy_(0, call.k_rows.reshape(-1), g.dk.reshape({-1, dqk}));
-        dv_rounds.select(1, r).index_copy_(0, call.k_rows.reshape(-1), g.dv.reshape({-1, dv}));
+        dq.add(r, call.q_rows.reshape(-1), g.dq.reshape({-1, dqk}));
+        dk.add(r, call.k_rows.reshape(-1), g.dk.reshape({-1, dqk}));
+        dvv.add(r, call.k_rows.reshape(-1), g.dv.reshape({-1, dv}));
       }
     }
-    PhaseTimer phase(kPhaseBackwardMerge);
-    // The sum accumulates in fp32 for bf16/fp16 (ATen's reductions do) and rounds once.
-    result[0] = dq_rounds.sum(1).view(q.sizes());
-    result[1] = dk_rounds.sum(1).view(k.sizes());
-    result[2] = dv_rounds.sum(1).view(v.sizes());
+    result[0] = dq.sum().view(q.sizes());
+    result[1] = dk.sum().view(k.sizes());
+    result[2] = dvv.sum().view(v.sizes());
     return result;
   }
 };
