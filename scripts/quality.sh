@@ -15,8 +15,8 @@
 # Defaults: 64x64 synthetic data (10,000 images), ch 16, batch 16, G attention at 64x64 (4,096
 # tokens), no D attention, 3,000 steps of dense, smyrf:hashes=2,q_cluster=512,k_cluster=128,
 # improved_clustered (fitted to the block) and clustered (fitted), FID/KID on 2,000 samples every
-# 500 steps, output in bench/quality/. About 4 hours on 2 CPU cores. --quick: 32x32, 512 images,
-# dense and SMYRF, 40 steps, 100 samples: a few minutes (what the tests run).
+# 500 steps, output in bench/quality/. About 4 hours on 2 CPU cores. --quick: 32x32, 256 images,
+# dense and SMYRF, 20 steps, 64 samples: a few minutes (what the tests run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,8 +40,8 @@ args=("$@")
 # --quick first, so that explicit options after or before it override its settings.
 for a in "$@"; do
   if [ "$a" = --quick ]; then
-    QUICK=1 OUT=bench/quality-quick STEPS=40 RESOLUTION=32 CH=8 BATCH=8
-    TYPES="dense;smyrf:hashes=2,q_cluster=128,k_cluster=32" IMAGES=512 EVAL_EVERY=20 EVAL_N=100
+    QUICK=1 OUT=bench/quality-quick STEPS=20 RESOLUTION=32 CH=8 BATCH=8
+    TYPES="dense;smyrf:hashes=2,q_cluster=128,k_cluster=32" IMAGES=256 EVAL_EVERY=10 EVAL_N=64
   fi
 done
 set -- "${args[@]+"${args[@]}"}"
@@ -93,7 +93,7 @@ done
 DATA="$OUT/synthetic${RESOLUTION}_${IMAGES}.lgd"
 [ -f "$DATA" ] || "$BIN" prepare --synthetic "$IMAGES" --resolution "$RESOLUTION" --output "$DATA"
 
-slug() { echo "$1" | tr ':=,' '_-_' ; }
+slug() { echo "$1" | tr ':=,' '___' ; }  # quality_report.py names runs the same way
 
 # Training, resumed where a run stopped. Each call's log and /usr/bin/time report are kept.
 for t in "${types[@]}"; do
@@ -105,13 +105,13 @@ for t in "${types[@]}"; do
     if [ "$done_step" -ge "$STEPS" ]; then echo "quality: $t already trained to step $done_step"; continue; fi
     resume=(--resume)
   fi
-  part=$(ls "$OUT/logs" | grep -c "^$(slug "$t")\.train\..*\.log$" || true)
+  part=$(ls "$OUT/logs" | grep -c "^$(slug "$t")\.train\.[0-9]*\.log$" || true)
   echo "quality: training $t (part $part) -> $run"
   /usr/bin/time -v -o "$OUT/logs/$(slug "$t").train.$part.time" \
     "$BIN" train --data "$DATA" --out "$run" "${resume[@]}" --resolution "$RESOLUTION" --ch "$CH" \
       --g-attn "$RESOLUTION" --d-attn= --attention "$t" --batch "$BATCH" --steps "$STEPS" --seed "$SEED" \
       --device cpu --eval-every "$EVAL_EVERY" --eval-n "$EVAL_N" --sample-every "$EVAL_EVERY" \
-      --checkpoint-every "$EVAL_EVERY" --keep 2 --log-every 50 \
+      --checkpoint-every "$EVAL_EVERY" --keep 2 --log-every "$(( EVAL_EVERY < 50 ? EVAL_EVERY : 50 ))" \
       >"$OUT/logs/$(slug "$t").train.$part.log" 2>&1 \
     || { tail -20 "$OUT/logs/$(slug "$t").train.$part.log"; exit 1; }
 done

@@ -17,7 +17,8 @@ import sys
 
 
 def slug(spec):
-    return spec.replace(":", "_").replace("=", "-").replace(",", "_")
+    """The run's folder name, as quality.sh makes it."""
+    return spec.replace(":", "_").replace("=", "_").replace(",", "_")
 
 
 def type_of(spec):
@@ -114,7 +115,7 @@ def collect(out, types, steps, eval_n):
         with open(path) as f:
             report = json.load(f)
         row = {}
-        for entry in report["attention"][1:]:  # the first row is the checkpoint's own type, listed again below
+        for entry in report["attention"]:  # the checkpoint's own type first, then the others
             row[entry["attention"]] = {"fid": entry["fid"], "kid_mean": entry["kid_mean"],
                                        "mean_abs_pixel_difference": entry["mean_abs_pixel_difference"]}
         swap[spec] = row
