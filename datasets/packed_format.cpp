@@ -270,6 +270,10 @@ PackedReader::PackedReader(std::filesystem::path path, bool verify_all_blocks) :
       throw std::runtime_error(name + " has header field channels = " + std::to_string(header_.channels) +
                                " but LongGAN datasets hold RGB images (channels = 3); re-run longgan prepare");
     }
+    if (header_.count == 0) {
+      throw std::runtime_error(name + " holds no images (its header says count 0); make the dataset from a folder "
+                               "holding images with `longgan prepare --input DIR --output FILE.lgd --resolution R`");
+    }
     // Sizes computed wide, so that huge header fields cannot wrap around to a matching file size
     // (file_bytes() below is exact once this passes).
     const unsigned __int128 record_bytes =

@@ -48,7 +48,8 @@ class BlockChecksum;
 // Writes a packed file: records are appended one by one to PATH.tmp-<pid>; finish() writes the
 // labels, checksums and header, fsyncs and renames over PATH. Without finish() (an exception, an
 // early return) the destructor removes the temporary file and PATH is left untouched. `version`
-// below kPackedFormatVersion writes an older format (tests of reading old files).
+// below kPackedFormatVersion writes an older format (tests of reading old files). A file of no
+// images is well-formed, but PackedReader refuses it ("holds no images"); prepare never writes one.
 class PackedWriter {
  public:
   PackedWriter(std::filesystem::path path, uint32_t height, uint32_t width, uint32_t channels, uint32_t label_count,
@@ -78,7 +79,8 @@ class PackedWriter {
 };
 
 // A read-only, memory-mapped packed file of format 1 or 2. The constructor checks magic, version,
-// header checksum, header fields (channels = 3, sizes that fit the file), file size, the labels checksum and that every label is in [0, label_count)
+// header checksum, header fields (channels = 3, at least one image: "holds no images", sizes that
+// fit the file), file size, the labels checksum and that every label is in [0, label_count)
 // (cheap); a directory is named as such; the record blocks are checked by verify_block /
 // verify_all (the loader checks each block on first use), each with its version's checksum. Every
 // error is a std::runtime_error naming the file and what to do.

@@ -305,6 +305,19 @@ TEST(PackedFormat, WriterRefusesUnknownVersions) {
   EXPECT_THROW(PackedWriter(dir / "x.lgd", 2, 2, 3, 1, kPackedFormatVersion + 1), std::invalid_argument);
 }
 
+// Issue 20: a file of no images (well-formed, valid checksums) is named as empty, not truncated.
+TEST(PackedFormat, EmptyDatasetIsNamedAsEmpty) {
+  TempDir dir;
+  for (uint32_t version : {1u, 2u}) {
+    auto path = dir / ("empty" + std::to_string(version) + ".lgd");
+    PackedWriter(path, 32, 32, 3, 1, version).finish();
+    EXPECT_EQ(std::filesystem::file_size(path), kPackedHeaderBytes + 8);
+    const auto message = error_of(path);
+    EXPECT_NE(message.find("'" + path.string() + "' holds no images"), std::string::npos) << message;
+    EXPECT_EQ(message.find("truncated"), std::string::npos) << message;
+  }
+}
+
 TEST(PackedFormat, DirectoryIsNamed) {
   TempDir dir;
   const auto message = error_of(dir.path());
