@@ -68,7 +68,8 @@ int run_sample(int argc, char** argv);
 int run_bench(int argc, char** argv);
 int run_info(int argc, char** argv);
 int run_metrics(int argc, char** argv);
-// longgan bench loader (run_bench hands it its arguments).
+// longgan bench loader / checksum (run_bench hands them their arguments).
 int run_loader_bench(int argc, char** argv);
+int run_checksum_bench(int argc, char** argv);
 
 }  // namespace longgan::app
