@@ -160,16 +160,19 @@ int run_attention_bench_command(const cxxopts::ParseResult& args) {
 }  // namespace
 
 int run_bench(int argc, char** argv) {
-  if (argc >= 2 && (std::string(argv[1]) == "loader" || std::string(argv[1]) == "layer")) {
-    const std::string what = argv[1];
-    std::string program = std::string(argv[0]) + " " + what;
-    argv[1] = program.data();
-    return what == "loader" ? run_loader_bench(argc - 1, argv + 1) : run_layer_bench_command(argc - 1, argv + 1);
+  for (const auto& [name, run] : {std::pair{"loader", &run_loader_bench}, std::pair{"layer", &run_layer_bench_command},
+                                   std::pair{"checksum", &run_checksum_bench}}) {
+    if (argc >= 2 && std::string(argv[1]) == name) {  // a benchmark with options of its own
+      std::string program = std::string(argv[0]) + " " + name;
+      argv[1] = program.data();
+      return run(argc - 1, argv + 1);
+    }
   }
   cxxopts::Options options(argv[0], "Benchmark the attention types against dense in one run.\n"
                                     "Usage: longgan bench attention [options]\n"
                                     "(longgan bench layer --help: G's attention block as training runs it;\n"
-                                    " longgan bench loader --help: images/s of the data loader)");
+                                    " longgan bench loader --help: images/s of the data loader;\n"
+                                    " longgan bench checksum --help: GB/s of the file checksums)");
   options.add_options()
       ("what", "What to benchmark: attention", cxxopts::value<std::string>())
       ("device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"))
@@ -217,7 +220,8 @@ int run_bench(int argc, char** argv) {
   if (!args) return 0;
   if (!args->count("what")) throw UsageError("missing what to benchmark: longgan bench attention [options]");
   if ((*args)["what"].as<std::string>() != "attention") {
-    throw UsageError("unknown benchmark '" + (*args)["what"].as<std::string>() + "'; available: attention, layer, loader");
+    throw UsageError("unknown benchmark '" + (*args)["what"].as<std::string>() +
+                     "'; available: attention, layer, loader, checksum");
   }
   return run_attention_bench_command(*args);
 }

@@ -68,8 +68,9 @@ int run_sample(int argc, char** argv);
 int run_bench(int argc, char** argv);
 int run_info(int argc, char** argv);
 int run_metrics(int argc, char** argv);
-// longgan bench loader and bench layer (run_bench hands them their arguments).
+// longgan bench loader, layer and checksum (run_bench hands them their arguments).
 int run_loader_bench(int argc, char** argv);
 int run_layer_bench_command(int argc, char** argv);
+int run_checksum_bench(int argc, char** argv);
 
 }  // namespace longgan::app

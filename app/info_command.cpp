@@ -18,6 +18,11 @@ namespace longgan::app {
 namespace {
 namespace fs = std::filesystem;
 
+// "XXH3-64, format 2": how a file's checksums were checked.
+std::string checksums_text(checkpoints::ChecksumAlgorithm algorithm, int64_t format_version) {
+  return std::string(checkpoints::checksum_name(algorithm)) + ", format " + std::to_string(format_version);
+}
+
 // info --verify: every step directory of a run (complete or not), or one step directory.
 int verify_run(const fs::path& path) {
   if (!fs::exists(path)) throw std::runtime_error("checkpoint path '" + path.string() + "' does not exist");
@@ -37,13 +42,16 @@ int verify_run(const fs::path& path) {
   if (dirs.empty()) throw std::runtime_error("'" + path.string() + "' holds no checkpoint to verify");
   int bad = 0;
   for (const auto& dir : dirs) {
-    bool has_checksums = false;
-    auto problems = checkpoints::verify_checkpoint(dir, &has_checksums);
+    checkpoints::ChecksumInfo checksums;
+    auto problems = checkpoints::verify_checkpoint(dir, &checksums);
     if (problems.empty()) {
-      std::cout << "ok      " << dir.string()
-                << (has_checksums ? "" : " (written before checksums were recorded: files present and readable, "
-                                         "contents not verifiable)")
-                << "\n";
+      std::cout << "ok      " << dir.string();
+      if (checksums.algorithm) {
+        std::cout << ": verified (" << checksums_text(*checksums.algorithm, checksums.format_version) << ")\n";
+      } else {
+        std::cout << " (written before checksums were recorded: files present and readable, contents not "
+                     "verifiable)\n";
+      }
       continue;
     }
     ++bad;
@@ -68,14 +76,15 @@ int info_data(const std::filesystem::path& path, bool verify) {
             << "classes: " << h.label_count << "\n"
             << "fingerprint: " << std::hex << std::setw(16) << std::setfill('0') << h.fingerprint << std::dec
             << std::setfill(' ') << "\n";
+  const std::string checksums = checksums_text(reader.checksum_algorithm(), h.version);
   if (verify) {
     reader.verify_all();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::cout << "verified: all " << reader.block_count() << " blocks and the fingerprint (" << std::fixed
-              << std::setprecision(2) << static_cast<double>(std::filesystem::file_size(path)) / 1e6 << " MB in "
-              << seconds << " s)\n";
+    std::cout << "verified (" << checksums << "): all " << reader.block_count() << " blocks and the fingerprint ("
+              << std::fixed << std::setprecision(2) << static_cast<double>(std::filesystem::file_size(path)) / 1e6
+              << " MB in " << seconds << " s)\n";
   } else {
-    std::cout << "verified: header and labels only (--verify checks every image block)\n";
+    std::cout << "verified (" << checksums << "): header and labels only (--verify checks every image block)\n";
   }
   std::cout << std::flush;
   return 0;

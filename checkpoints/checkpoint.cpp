@@ -73,6 +73,13 @@ std::optional<std::vector<std::string>> missing_files(const fs::path& step_dir) 
   return missing;
 }
 
+// The algorithm of a recorded checksum "xxh3_64:..." / "fnv1a64:...", nullopt for an unknown prefix.
+std::optional<ChecksumAlgorithm> algorithm_of(std::string_view recorded) {
+  const size_t colon = recorded.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  return checksum_from_tag(recorded.substr(0, colon));
+}
+
 // The checksum the manifest records for `file_name` ("G.pt"), or nullopt (older checkpoints).
 std::optional<std::string> recorded_checksum(const nlohmann::json& manifest, const std::string& file_name) {
   if (!manifest.contains("checksums") || !manifest["checksums"].is_object()) return std::nullopt;
@@ -89,7 +96,13 @@ void check_checksum(const nlohmann::json& manifest, const fs::path& file, const 
     }
     return;  // written before checksums were recorded: accepted (info --verify warns)
   }
-  std::string actual = file_checksum(bytes);
+  const auto algorithm = algorithm_of(*expected);
+  if (!algorithm) {
+    throw std::runtime_error("checkpoint file '" + file.string() + "' has a checksum of an unknown algorithm ('" +
+                             expected->substr(0, expected->find(':')) +
+                             "'): the manifest is damaged or from a newer longgan");
+  }
+  const std::string actual = file_checksum(bytes, *algorithm);
   if (actual != *expected) {
     throw std::runtime_error("checkpoint file '" + file.string() + "' is damaged: its checksum " + actual +
                              " differs from the " + *expected + " recorded when it was written");
@@ -118,16 +131,11 @@ void pause_for_tests() {
 
 }  // namespace
 
-std::string file_checksum(std::string_view bytes) {
-  // FNV-1a, 64-bit: small and enough to catch damaged bytes (not an adversarial hash).
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (unsigned char byte : bytes) {
-    hash ^= byte;
-    hash *= 0x100000001b3ULL;
-  }
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "fnv1a64:%016llx", static_cast<unsigned long long>(hash));
-  return buffer;
+std::string file_checksum(std::string_view bytes, ChecksumAlgorithm algorithm) {
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx",
+                static_cast<unsigned long long>(checksum(algorithm, bytes.data(), bytes.size())));
+  return std::string(checksum_tag(algorithm)) + ":" + hex;
 }
 
 std::string step_dir_name(int64_t step) {
@@ -345,16 +353,27 @@ TensorMap read_tensors(const fs::path& step_dir, const std::string& file_stem) {
   return read_tensors(step_dir, file_stem, read_manifest(step_dir));
 }
 
-std::vector<std::string> verify_checkpoint(const fs::path& step_dir, bool* has_checksums) {
+std::vector<std::string> verify_checkpoint(const fs::path& step_dir, ChecksumInfo* info) {
   std::vector<std::string> problems;
-  if (has_checksums) *has_checksums = false;
+  if (info) *info = {};
   nlohmann::json manifest;
   try {
     manifest = read_manifest(step_dir);
   } catch (const std::exception& e) {
     return {e.what()};
   }
-  if (has_checksums) *has_checksums = manifest.contains("checksums");
+  if (info) {
+    info->format_version = manifest["format_version"].get<int>();
+    if (manifest.contains("checksums") && manifest["checksums"].is_object()) {
+      for (const auto& [file, recorded] : manifest["checksums"].items()) {
+        if (recorded.is_string()) info->algorithm = algorithm_of(recorded.get<std::string>());
+        if (info->algorithm) break;
+      }
+      if (!info->algorithm) {  // no file listed: the algorithm of the format
+        info->algorithm = info->format_version >= 2 ? ChecksumAlgorithm::kXxh3_64 : ChecksumAlgorithm::kFnv1a64;
+      }
+    }
+  }
   for (const auto& stem : manifest.value("files", nlohmann::json::array())) {
     try {
       fs::path file = step_dir / (stem.get<std::string>() + ".pt");

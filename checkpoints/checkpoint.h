@@ -5,6 +5,7 @@
 //   RUN/step-000123/manifest.json   format version, step, tensor file list, and the caller's
 //                                   fields (model / attention / train config, data fingerprint, metrics),
 //                                   and "checksums": file name -> file_checksum of its bytes
+//                                   ("xxh3_64:<hex>" from format 2, "fnv1a64:<hex>" in format 1)
 //   RUN/step-000123/G.pt, D.pt ...  one file per tensor group: a dict name -> tensor written with
 //                                   torch::pickle_save, so Python reads it with torch.load(path)
 //   RUN/latest                      text file holding the name of the newest complete step dir
@@ -12,7 +13,8 @@
 // fsynced, the directory is renamed into place, and only then is `latest` replaced (tmp + rename).
 // Readers ignore .tmp-* directories; the next write removes them. Pruning renames a step directory
 // to .tmp-trash-... before deleting it, so a step directory is whole or gone. Every read checks
-// the files against the manifest's checksums; manifests without checksums (older builds) are read
+// the files against the manifest's checksums, each with the algorithm its prefix names (format-1
+// checkpoints keep verifying with FNV-1a); manifests without checksums (older builds) are read
 // unverified. A state holding inf or NaN is never written (NonFiniteStateError).
 #include <nlohmann/json.hpp>
 
@@ -25,20 +27,23 @@
 #include <string_view>
 #include <vector>
 
+#include "checkpoints/checksum.h"
+
 namespace longgan::checkpoints {
 
 using TensorMap = std::map<std::string, at::Tensor>;
 
-// The manifest format this build writes and the newest it reads.
-constexpr int kFormatVersion = 1;
+// The manifest format this build writes and the newest it reads. 2: XXH3-64 file checksums;
+// 1: FNV-1a file checksums (or none, from builds before checksums), still read and verified.
+constexpr int kFormatVersion = 2;
 
 // Thrown by CheckpointWriter::write, before writing anything, for a tensor holding inf or NaN.
 struct NonFiniteStateError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// "fnv1a64:<16 hex digits>" of `bytes`.
-std::string file_checksum(std::string_view bytes);
+// "<algorithm>:<16 hex digits>" of `bytes`: "xxh3_64:..." (written now) or "fnv1a64:..." (format 1).
+std::string file_checksum(std::string_view bytes, ChecksumAlgorithm algorithm = ChecksumAlgorithm::kXxh3_64);
 
 // "step-000123" (at least six digits).
 std::string step_dir_name(int64_t step);
@@ -97,9 +102,17 @@ TensorMap read_tensors(const std::filesystem::path& step_dir, const std::string&
 TensorMap read_tensors(const std::filesystem::path& step_dir, const std::string& file_stem,
                        const nlohmann::json& manifest);
 
-// Every problem of a step directory (unreadable manifest, missing file, checksum mismatch), one
-// message naming the file each; empty when intact. has_checksums: whether the manifest has them.
-std::vector<std::string> verify_checkpoint(const std::filesystem::path& step_dir, bool* has_checksums = nullptr);
+// How a checkpoint's files are checked: its manifest's format version and the algorithm its
+// checksums name (nullopt: the manifest records no checksums, written by a build before them).
+struct ChecksumInfo {
+  int format_version = 0;
+  std::optional<ChecksumAlgorithm> algorithm;
+};
+
+// Every problem of a step directory (unreadable manifest, missing file, checksum mismatch, unknown
+// checksum algorithm), one message naming the file each; empty when intact. `info`, when given,
+// receives how the files were checked.
+std::vector<std::string> verify_checkpoint(const std::filesystem::path& step_dir, ChecksumInfo* info = nullptr);
 
 // The newest complete checkpoint before `before_step` that verifies intact, if any.
 std::optional<std::filesystem::path> newest_intact_checkpoint(const std::filesystem::path& run_dir,

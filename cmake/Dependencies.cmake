@@ -3,8 +3,10 @@ find_package(Threads REQUIRED)
 find_package(nlohmann_json 3 QUIET)
 find_path(LONGGAN_CXXOPTS_INCLUDE cxxopts.hpp HINTS ${LONGGAN_EXTRA_INCLUDE_DIR})
 find_path(LONGGAN_STB_INCLUDE stb_image_write.h HINTS ${LONGGAN_EXTRA_INCLUDE_DIR}/stb PATH_SUFFIXES stb)
-if(NOT LONGGAN_CXXOPTS_INCLUDE OR NOT LONGGAN_STB_INCLUDE)
-  message(FATAL_ERROR "LongGAN: cxxopts.hpp or stb_image_write.h not found. Run scripts/setup.sh "
+# xxHash is used header-only (XXH_INLINE_ALL in checkpoints/checksum.cpp): nothing to link.
+find_path(LONGGAN_XXHASH_INCLUDE xxhash.h HINTS ${LONGGAN_EXTRA_INCLUDE_DIR})
+if(NOT LONGGAN_CXXOPTS_INCLUDE OR NOT LONGGAN_STB_INCLUDE OR NOT LONGGAN_XXHASH_INCLUDE)
+  message(FATAL_ERROR "LongGAN: cxxopts.hpp, stb_image_write.h or xxhash.h not found. Run scripts/setup.sh "
                       "(or set LONGGAN_EXTRA_INCLUDE_DIR to a folder holding them).")
 endif()
 

@@ -21,7 +21,6 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "the packed format is read and written little-endian");
 
 constexpr char kMagic[8] = {'L', 'O', 'N', 'G', 'G', 'A', 'N', '\0'};
-constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
 // Byte offsets inside the 64-byte header.
 constexpr size_t kVersionAt = 8, kCountAt = 12, kHeightAt = 20, kWidthAt = 24, kChannelsAt = 28,
                  kLabelCountAt = 32, kFingerprintAt = 36, kPerBlockAt = 44, kHeaderChecksumAt = 48;
@@ -37,6 +36,11 @@ T get(const uint8_t* bytes, size_t at) {
   return value;
 }
 
+// The header checksum and the labels checksum: the version's hash of the bytes.
+uint64_t hash_of(uint32_t version, const uint8_t* data, size_t size) {
+  return checkpoints::checksum(packed_checksum_algorithm(version), data, size);
+}
+
 std::array<uint8_t, kPackedHeaderBytes> encode_header(const PackedHeader& h) {
   std::array<uint8_t, kPackedHeaderBytes> bytes{};
   std::memcpy(bytes.data(), kMagic, sizeof(kMagic));
@@ -48,26 +52,27 @@ std::array<uint8_t, kPackedHeaderBytes> encode_header(const PackedHeader& h) {
   put(bytes, kLabelCountAt, h.label_count);
   put(bytes, kFingerprintAt, h.fingerprint);
   put(bytes, kPerBlockAt, h.records_per_block);
-  put(bytes, kHeaderChecksumAt, fnv1a64(bytes.data(), kHeaderChecksumAt));
+  put(bytes, kHeaderChecksumAt, hash_of(h.version, bytes.data(), kHeaderChecksumAt));
   return bytes;
 }
 
 // Hash of the header's shape fields (everything but the fingerprint and the header checksum),
 // the block checksums and the labels checksum.
 uint64_t compute_fingerprint(const PackedHeader& h, const uint8_t* block_checksums, uint64_t labels_checksum) {
-  auto bytes = encode_header(h);
-  uint64_t state = fnv1a64(bytes.data(), kFingerprintAt);
-  state = fnv1a64(bytes.data() + kPerBlockAt, kHeaderChecksumAt - kPerBlockAt, state);
-  state = fnv1a64(block_checksums, h.block_count() * sizeof(uint64_t), state);
-  return fnv1a64(reinterpret_cast<const uint8_t*>(&labels_checksum), sizeof(labels_checksum), state);
-}
-
-// Block checksums chain the hashes of their records, starting from a seed that depends on the
-// block index (so that swapped blocks are caught too).
-uint64_t block_seed(uint64_t b) { return fnv1a64(reinterpret_cast<const uint8_t*>(&b), sizeof(b)); }
-uint64_t chain_record(uint64_t state, const uint8_t* record, uint64_t bytes) {
-  uint64_t h = fnv1a64(record, bytes);
-  return fnv1a64(reinterpret_cast<const uint8_t*>(&h), sizeof(h), state);
+  const auto bytes = encode_header(h);
+  const size_t checksum_bytes = h.block_count() * sizeof(uint64_t);
+  if (h.version == 1) {  // FNV-1a continued piece by piece
+    uint64_t state = checkpoints::fnv1a64_words(bytes.data(), kFingerprintAt);
+    state = checkpoints::fnv1a64_words(bytes.data() + kPerBlockAt, kHeaderChecksumAt - kPerBlockAt, state);
+    state = checkpoints::fnv1a64_words(block_checksums, checksum_bytes, state);
+    return checkpoints::fnv1a64_words(&labels_checksum, sizeof(labels_checksum), state);
+  }
+  checkpoints::Xxh3Stream stream;  // XXH3-64 of the pieces one after the other
+  stream.update(bytes.data(), kFingerprintAt);
+  stream.update(bytes.data() + kPerBlockAt, kHeaderChecksumAt - kPerBlockAt);
+  stream.update(block_checksums, checksum_bytes);
+  stream.update(&labels_checksum, sizeof(labels_checksum));
+  return stream.digest();
 }
 
 std::string system_error(const std::string& what, const std::filesystem::path& path) {
@@ -76,16 +81,38 @@ std::string system_error(const std::string& what, const std::filesystem::path& p
 
 }  // namespace
 
-uint64_t fnv1a64(const uint8_t* data, size_t size, uint64_t seed) {
-  uint64_t h = seed;
-  size_t i = 0;
-  for (; i + 8 <= size; i += 8) {
-    uint64_t word;
-    std::memcpy(&word, data + i, 8);
-    h = (h ^ word) * kFnvPrime;
+// The checksum of one block of records, given record by record. Format 2: XXH3-64 of the block's
+// record bytes seeded with the block index. Format 1: FNV-1a chain of the record hashes from a
+// seed that depends on the block index. Either way swapped blocks are caught too.
+class BlockChecksum {
+ public:
+  BlockChecksum(uint32_t version, uint64_t block) : version_(version) { start(block); }
+
+  void start(uint64_t block) {
+    if (version_ == 1) {
+      state_ = checkpoints::fnv1a64_words(&block, sizeof(block));
+    } else {
+      stream_.reset(block);
+    }
   }
-  for (; i < size; ++i) h = (h ^ data[i]) * kFnvPrime;
-  return h;
+  void add(const uint8_t* record, uint64_t bytes) {
+    if (version_ == 1) {
+      const uint64_t h = checkpoints::fnv1a64_words(record, bytes);
+      state_ = checkpoints::fnv1a64_words(&h, sizeof(h), state_);
+    } else {
+      stream_.update(record, bytes);
+    }
+  }
+  uint64_t value() const { return version_ == 1 ? state_ : stream_.digest(); }
+
+ private:
+  uint32_t version_;
+  uint64_t state_ = 0;
+  checkpoints::Xxh3Stream stream_;
+};
+
+checkpoints::ChecksumAlgorithm packed_checksum_algorithm(uint32_t version) {
+  return version == 1 ? checkpoints::ChecksumAlgorithm::kFnv1a64Words : checkpoints::ChecksumAlgorithm::kXxh3_64;
 }
 
 uint64_t PackedHeader::file_bytes() const {
@@ -96,8 +123,12 @@ uint64_t PackedHeader::file_bytes() const {
 // ---------------------------------------------------------------------------------------------- writer
 
 PackedWriter::PackedWriter(std::filesystem::path path, uint32_t height, uint32_t width, uint32_t channels,
-                           uint32_t label_count)
+                           uint32_t label_count, uint32_t version)
     : path_(std::move(path)) {
+  if (version < 1 || version > kPackedFormatVersion) {
+    throw std::invalid_argument("PackedWriter for '" + path_.string() + "': format version must be in [1, " +
+                                std::to_string(kPackedFormatVersion) + "], got " + std::to_string(version));
+  }
   if (height == 0 || width == 0 || channels == 0 || label_count == 0) {
     throw std::invalid_argument("PackedWriter for '" + path_.string() +
                                 "': height, width, channels and label_count must be positive");
@@ -106,6 +137,7 @@ PackedWriter::PackedWriter(std::filesystem::path path, uint32_t height, uint32_t
     throw std::invalid_argument("PackedWriter for '" + path_.string() + "': channels must be 3 (RGB), got " +
                                 std::to_string(channels));
   }
+  header_.version = version;
   header_.height = height;
   header_.width = width;
   header_.channels = channels;
@@ -117,7 +149,7 @@ PackedWriter::PackedWriter(std::filesystem::path path, uint32_t height, uint32_t
   if (fd_ < 0) throw std::runtime_error(system_error("cannot create", tmp_path_));
   auto placeholder = encode_header(header_);  // rewritten by finish()
   write_all(placeholder.data(), placeholder.size());
-  block_state_ = block_seed(0);
+  block_checksum_ = std::make_unique<BlockChecksum>(version, 0);
 }
 
 PackedWriter::~PackedWriter() {
@@ -144,14 +176,14 @@ void PackedWriter::add(const uint8_t* hwc, int64_t label) {
   }
   write_all(hwc, header_.record_bytes());
   labels_.push_back(label);
-  block_state_ = chain_record(block_state_, hwc, header_.record_bytes());
+  block_checksum_->add(hwc, header_.record_bytes());
   ++header_.count;
   if (++in_block_ == header_.records_per_block) close_block();
 }
 
 void PackedWriter::close_block() {
-  block_checksums_.push_back(block_state_);
-  block_state_ = block_seed(block_checksums_.size());
+  block_checksums_.push_back(block_checksum_->value());
+  block_checksum_->start(block_checksums_.size());
   in_block_ = 0;
 }
 
@@ -159,7 +191,7 @@ uint64_t PackedWriter::finish() {
   if (finished_) return header_.fingerprint;
   if (in_block_ > 0) close_block();
   const auto* label_bytes = reinterpret_cast<const uint8_t*>(labels_.data());
-  const uint64_t labels_checksum = fnv1a64(label_bytes, labels_.size() * sizeof(int64_t));
+  const uint64_t labels_checksum = hash_of(header_.version, label_bytes, labels_.size() * sizeof(int64_t));
   write_all(label_bytes, labels_.size() * sizeof(int64_t));
   write_all(block_checksums_.data(), block_checksums_.size() * sizeof(uint64_t));
   write_all(&labels_checksum, sizeof(labels_checksum));
@@ -221,7 +253,7 @@ PackedReader::PackedReader(std::filesystem::path path, bool verify_all_blocks) :
       throw std::runtime_error(name + " is truncated (expected at least " + std::to_string(kPackedHeaderBytes) +
                                " bytes, found " + std::to_string(mapped_bytes_) + "); re-run longgan prepare");
     }
-    if (get<uint64_t>(data_, kHeaderChecksumAt) != fnv1a64(data_, kHeaderChecksumAt)) {
+    if (get<uint64_t>(data_, kHeaderChecksumAt) != hash_of(header_.version, data_, kHeaderChecksumAt)) {
       throw std::runtime_error(name + " has a corrupted header (checksum mismatch); re-run longgan prepare");
     }
     header_.count = get<uint64_t>(data_, kCountAt);
@@ -237,6 +269,10 @@ PackedReader::PackedReader(std::filesystem::path path, bool verify_all_blocks) :
     if (header_.channels != kPackedChannels) {
       throw std::runtime_error(name + " has header field channels = " + std::to_string(header_.channels) +
                                " but LongGAN datasets hold RGB images (channels = 3); re-run longgan prepare");
+    }
+    if (header_.count == 0) {
+      throw std::runtime_error(name + " holds no images (its header says count 0); make the dataset from a folder "
+                               "holding images with `longgan prepare --input DIR --output FILE.lgd --resolution R`");
     }
     // Sizes computed wide, so that huge header fields cannot wrap around to a matching file size
     // (file_bytes() below is exact once this passes).
@@ -267,7 +303,7 @@ PackedReader::PackedReader(std::filesystem::path path, bool verify_all_blocks) :
     labels_ = records_ + header_.count * header_.record_bytes();
     checksums_ = labels_ + header_.count * sizeof(int64_t);
     const uint64_t labels_checksum = get<uint64_t>(checksums_, header_.block_count() * sizeof(uint64_t));
-    if (fnv1a64(labels_, header_.count * sizeof(int64_t)) != labels_checksum) {
+    if (hash_of(header_.version, labels_, header_.count * sizeof(int64_t)) != labels_checksum) {
       throw std::runtime_error(name + " has corrupted labels (checksum mismatch); re-run longgan prepare");
     }
     for (uint64_t i = 0; i < header_.count; ++i) {
@@ -315,9 +351,9 @@ void PackedReader::verify_block(int64_t b) const {
   const uint64_t bytes = header_.record_bytes();
   const uint64_t first = static_cast<uint64_t>(b) * header_.records_per_block;
   const uint64_t last = std::min<uint64_t>(first + header_.records_per_block, header_.count);
-  uint64_t state = block_seed(static_cast<uint64_t>(b));
-  for (uint64_t i = first; i < last; ++i) state = chain_record(state, records_ + i * bytes, bytes);
-  if (state != get<uint64_t>(checksums_, static_cast<size_t>(b) * sizeof(uint64_t))) {
+  BlockChecksum checksum(header_.version, static_cast<uint64_t>(b));
+  for (uint64_t i = first; i < last; ++i) checksum.add(records_ + i * bytes, bytes);
+  if (checksum.value() != get<uint64_t>(checksums_, static_cast<size_t>(b) * sizeof(uint64_t))) {
     throw std::runtime_error("'" + path_.string() + "' has a corrupted block " + std::to_string(b) + " (records " +
                              std::to_string(first) + ".." + std::to_string(last - 1) +
                              ", checksum mismatch); re-run longgan prepare or restore the file");

@@ -4,21 +4,31 @@
 // Layout (little-endian, documented in docs/DATASET_FORMAT.md):
 //   header (64 bytes) | records (count x height*width*channels bytes) | labels (count x int64)
 //   | block checksums (one u64 per block of records_per_block records) | labels checksum (u64)
+// Checksums: XXH3-64 in format 2 (written now); FNV-1a in format 1 (still read and verified).
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "checkpoints/checksum.h"
+
 namespace longgan::datasets {
 
-inline constexpr uint32_t kPackedFormatVersion = 1;
+inline constexpr uint32_t kPackedFormatVersion = 2;  // the version written; 1 .. this one are read
 inline constexpr uint32_t kRecordsPerBlock = 64;
 inline constexpr uint64_t kPackedHeaderBytes = 64;
 inline constexpr uint32_t kPackedChannels = 3;  // records are RGB
 
-// 64-bit FNV-1a over little-endian 64-bit words (the trailing bytes one by one), starting from `seed`.
-uint64_t fnv1a64(const uint8_t* data, size_t size, uint64_t seed = 0xcbf29ce484222325ULL);
+// The checksum algorithm of a format version: XXH3-64 from version 2, word-wise FNV-1a in version 1.
+checkpoints::ChecksumAlgorithm packed_checksum_algorithm(uint32_t version);
+
+// Word-wise FNV-1a (checkpoints::fnv1a64_words), the format-1 hash; gan/inception.cpp names the
+// Inception file's fingerprint with it.
+inline uint64_t fnv1a64(const uint8_t* data, size_t size, uint64_t seed = checkpoints::kFnvOffsetBasis) {
+  return checkpoints::fnv1a64_words(data, size, seed);
+}
 
 struct PackedHeader {
   uint32_t version = kPackedFormatVersion;
@@ -33,12 +43,17 @@ struct PackedHeader {
   uint64_t file_bytes() const;  // the exact size of a well-formed file with this header
 };
 
+class BlockChecksum;
+
 // Writes a packed file: records are appended one by one to PATH.tmp-<pid>; finish() writes the
 // labels, checksums and header, fsyncs and renames over PATH. Without finish() (an exception, an
-// early return) the destructor removes the temporary file and PATH is left untouched.
+// early return) the destructor removes the temporary file and PATH is left untouched. `version`
+// below kPackedFormatVersion writes an older format (tests of reading old files). A file of no
+// images is well-formed, but PackedReader refuses it ("holds no images"); prepare never writes one.
 class PackedWriter {
  public:
-  PackedWriter(std::filesystem::path path, uint32_t height, uint32_t width, uint32_t channels, uint32_t label_count);
+  PackedWriter(std::filesystem::path path, uint32_t height, uint32_t width, uint32_t channels, uint32_t label_count,
+               uint32_t version = kPackedFormatVersion);
   ~PackedWriter();
   PackedWriter(const PackedWriter&) = delete;
   PackedWriter& operator=(const PackedWriter&) = delete;
@@ -58,16 +73,17 @@ class PackedWriter {
   PackedHeader header_;
   std::vector<int64_t> labels_;
   std::vector<uint64_t> block_checksums_;
-  uint64_t block_state_ = 0;
+  std::unique_ptr<BlockChecksum> block_checksum_;  // of the block being written
   uint32_t in_block_ = 0;
   bool finished_ = false;
 };
 
-// A read-only, memory-mapped packed file. The constructor checks magic, version, header checksum,
-// header fields (channels = 3, sizes that fit the file), file size, the labels checksum and that
-// every label is in [0, label_count) (cheap); a directory is named as such; the record blocks are checked by verify_block /
-// verify_all (the loader checks each block on first use). Every error is a std::runtime_error
-// naming the file and what to do.
+// A read-only, memory-mapped packed file of format 1 or 2. The constructor checks magic, version,
+// header checksum, header fields (channels = 3, at least one image: "holds no images", sizes that
+// fit the file), file size, the labels checksum and that every label is in [0, label_count)
+// (cheap); a directory is named as such; the record blocks are checked by verify_block /
+// verify_all (the loader checks each block on first use), each with its version's checksum. Every
+// error is a std::runtime_error naming the file and what to do.
 class PackedReader {
  public:
   explicit PackedReader(std::filesystem::path path, bool verify_all = false);
@@ -83,6 +99,7 @@ class PackedReader {
   int64_t label_count() const { return header_.label_count; }
   uint64_t fingerprint() const { return header_.fingerprint; }
   const std::filesystem::path& path() const { return path_; }
+  checkpoints::ChecksumAlgorithm checksum_algorithm() const { return packed_checksum_algorithm(header_.version); }
 
   // Record i (HWC uint8, record_bytes() long) and its label; std::out_of_range outside [0, size()).
   std::span<const uint8_t> image(int64_t i) const;

@@ -253,7 +253,9 @@ PrepareSummary prepare_folder(const PrepareOptions& options, const std::function
   PrepareSummary summary;
   const auto files = find_images(options.input, summary.unreadable, summary.skipped);
   if (files.empty()) {
-    throw std::runtime_error("prepare: no .jpg, .jpeg, .png or .webp files under '" + options.input.string() + "'");
+    throw std::runtime_error("prepare: no .jpg, .jpeg, .png or .webp files under '" + options.input.string() +
+                             "'; nothing written to '" + options.output.string() +
+                             "' (a dataset that holds no images is refused)");
   }
   summary.found = static_cast<int64_t>(files.size());
   summary.report = options.output;
@@ -344,7 +346,9 @@ PrepareSummary prepare_folder(const PrepareOptions& options, const std::function
     if (summary.written == 0) {
       write_report(options, summary);
       throw std::runtime_error("prepare: none of the " + std::to_string(n) + " image files under '" +
-                               options.input.string() + "' could be used; see " + summary.report.string());
+                               options.input.string() + "' could be used; see " + summary.report.string() +
+                               "; nothing written to '" + options.output.string() +
+                               "' (a dataset that holds no images is refused)");
     }
     summary.fingerprint = writer.finish();
   } catch (...) {

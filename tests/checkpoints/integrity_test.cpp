@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "checkpoints/atomic_file.h"
+#include "tests/checkpoints/format_one.h"
 #include "tests/checkpoints/fresh_dir.h"
 #include "checkpoints/checkpoint.h"
 #include "checkpoints/run_lock.h"
@@ -18,6 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 using testing::fresh_dir;
+using testing::make_format_one;
 
 std::map<std::string, TensorMap> files_of(int64_t step) {
   return {{"G", {{"w", torch::arange(6, torch::kFloat32) + step}, {"n", torch::tensor({step}, torch::kInt64)}}},
@@ -51,12 +53,62 @@ pid_t dead_pid() {
   return pid;
 }
 
-TEST(CheckpointIntegrity, ChecksumIsFnv1a64) {
-  // Published FNV-1a 64 test vectors.
-  EXPECT_EQ(file_checksum(""), "fnv1a64:cbf29ce484222325");
-  EXPECT_EQ(file_checksum("a"), "fnv1a64:af63dc4c8601ec8c");
-  EXPECT_EQ(file_checksum("foobar"), "fnv1a64:85944171f73967e8");
+TEST(CheckpointIntegrity, ChecksumIsXxh3AndFnv1aForFormatOne) {
+  // Published test vectors of XXH3-64 and FNV-1a 64.
+  EXPECT_EQ(file_checksum(""), "xxh3_64:2d06800538d394c2");
+  EXPECT_EQ(file_checksum("a"), "xxh3_64:e6c632b61e964e1f");
   EXPECT_NE(file_checksum("ab"), file_checksum("ba"));
+  EXPECT_EQ(file_checksum("", ChecksumAlgorithm::kFnv1a64), "fnv1a64:cbf29ce484222325");
+  EXPECT_EQ(file_checksum("a", ChecksumAlgorithm::kFnv1a64), "fnv1a64:af63dc4c8601ec8c");
+  EXPECT_EQ(file_checksum("foobar", ChecksumAlgorithm::kFnv1a64), "fnv1a64:85944171f73967e8");
+}
+
+TEST(CheckpointIntegrity, WritesFormatTwoWithXxh3) {
+  fs::path run = fresh_dir("format2");
+  fs::path dir = CheckpointWriter(run).write(1, manifest(), files_of(1));
+  auto written = read_manifest(dir);
+  EXPECT_EQ(written["format_version"], 2);
+  EXPECT_EQ(written["checksums"]["G.pt"], file_checksum(read_file(dir / "G.pt"), ChecksumAlgorithm::kXxh3_64));
+  ChecksumInfo info;
+  EXPECT_TRUE(verify_checkpoint(dir, &info).empty());
+  EXPECT_EQ(info.format_version, 2);
+  EXPECT_EQ(info.algorithm, ChecksumAlgorithm::kXxh3_64);
+  remove_tree(run);
+}
+
+TEST(CheckpointIntegrity, FormatOneCheckpointLoadsAndIsVerifiedWithFnv1a) {
+  fs::path run = fresh_dir("format1");
+  fs::path dir = CheckpointWriter(run).write(5, manifest(), files_of(5));
+  make_format_one(dir);
+  ASSERT_EQ(read_manifest(dir)["checksums"]["G.pt"].get<std::string>().rfind("fnv1a64:", 0), 0u);
+  auto loaded = read_checkpoint(run);
+  EXPECT_EQ(loaded.step, 5);
+  EXPECT_TRUE(torch::equal(loaded.files["G"]["w"], files_of(5)["G"]["w"]));
+  ChecksumInfo info;
+  EXPECT_TRUE(verify_checkpoint(dir, &info).empty());
+  EXPECT_EQ(info.format_version, 1);
+  EXPECT_EQ(info.algorithm, ChecksumAlgorithm::kFnv1a64);
+  // Still verified: a damaged byte is named.
+  flip_byte(dir / "G.pt", read_file(dir / "G.pt").size() / 2);
+  auto problems = verify_checkpoint(dir);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("G.pt"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[0].find("fnv1a64:"), std::string::npos) << problems[0];
+  EXPECT_NE(error_of([&] { read_checkpoint(run); }).find("damaged"), std::string::npos);
+  remove_tree(run);
+}
+
+TEST(CheckpointIntegrity, UnknownChecksumAlgorithmIsNamed) {
+  fs::path run = fresh_dir("unknown_algorithm");
+  fs::path dir = CheckpointWriter(run).write(1, manifest(), files_of(1));
+  auto changed = read_manifest(dir);
+  changed["checksums"]["G.pt"] = "sha1:0123456789abcdef0123456789abcdef01234567";
+  write_file_atomic(dir / "manifest.json", changed.dump());
+  auto problems = verify_checkpoint(dir);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("unknown algorithm ('sha1')"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[0].find("G.pt"), std::string::npos) << problems[0];
+  remove_tree(run);
 }
 
 TEST(CheckpointIntegrity, FlippedByteIsNamedAndPreviousIntactOffered) {
@@ -92,9 +144,9 @@ TEST(CheckpointIntegrity, ManifestWithoutChecksumsIsAcceptedUnverified) {
   old.erase("checksums");
   write_file_atomic(dir / "manifest.json", old.dump());
   EXPECT_EQ(read_checkpoint(run).step, 3);
-  bool has_checksums = true;
-  EXPECT_TRUE(verify_checkpoint(dir, &has_checksums).empty());
-  EXPECT_FALSE(has_checksums);
+  ChecksumInfo info;
+  EXPECT_TRUE(verify_checkpoint(dir, &info).empty());
+  EXPECT_EQ(info.algorithm, std::nullopt);
   // Unverifiable, but a file that does not even parse is still reported.
   write_file_durable(dir / "G.pt", "garbage");
   auto problems = verify_checkpoint(dir);

@@ -20,11 +20,12 @@ struct Fixture {
   std::vector<int64_t> labels;
 };
 
-// 150 random 5x7x3 records (3 blocks, the last partial) with labels in [0, 4).
-Fixture write_random(const std::filesystem::path& path, int64_t count = 150) {
+// 150 random 5x7x3 records (3 blocks, the last partial) with labels in [0, 4), in format `version`.
+Fixture write_random(const std::filesystem::path& path, int64_t count = 150,
+                     uint32_t version = kPackedFormatVersion) {
   Fixture f;
   std::mt19937 rng(7);
-  PackedWriter writer(path, 5, 7, 3, 4);
+  PackedWriter writer(path, 5, 7, 3, 4, version);
   for (int64_t i = 0; i < count; ++i) {
     std::vector<uint8_t> image(5 * 7 * 3);
     for (auto& v : image) v = static_cast<uint8_t>(rng());
@@ -106,7 +107,7 @@ TEST(PackedFormat, NewerVersion) {
   TempDir dir;
   auto path = dir / "data.lgd";
   write_random(path);
-  patch(path, 8, std::string("\x02\0\0\0", 4));
+  patch(path, 8, std::string("\x03\0\0\0", 4));
   auto message = error_of(path);
   EXPECT_NE(message.find("newer LongGAN"), std::string::npos) << message;
   EXPECT_NE(message.find("upgrade"), std::string::npos) << message;
@@ -163,7 +164,7 @@ void patch_with_valid_header(const std::filesystem::path& path, size_t at, T val
   patch(path, at, std::string(reinterpret_cast<const char*>(&value), sizeof(T)));
   std::string bytes(48, '\0');
   std::ifstream(path, std::ios::binary).read(bytes.data(), 48);
-  const uint64_t sum = fnv1a64(reinterpret_cast<const uint8_t*>(bytes.data()), 48);
+  const uint64_t sum = checkpoints::xxh3_64(bytes.data(), 48);
   patch(path, 48, std::string(reinterpret_cast<const char*>(&sum), 8));
 }
 
@@ -203,11 +204,117 @@ TEST(PackedFormat, LabelOutsideClassesWithValidChecksumIsNamed) {
     std::string changed = labels;
     std::memcpy(changed.data() + 8 * 42, &bad, 8);
     patch(path, labels_at, changed);
-    const uint64_t sum = fnv1a64(reinterpret_cast<const uint8_t*>(changed.data()), changed.size());
+    const uint64_t sum = checkpoints::xxh3_64(changed.data(), changed.size());
     patch(path, labels_at + changed.size() + 3 * 8, std::string(reinterpret_cast<const char*>(&sum), 8));
     const auto message = error_of(path);
     EXPECT_NE(message.find("label " + std::to_string(bad) + " at image 42"), std::string::npos) << message;
     EXPECT_NE(message.find("label_count = 4"), std::string::npos) << message;
+  }
+}
+
+std::string verify_error(const std::filesystem::path& path) {
+  try {
+    PackedReader(path).verify_all();
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+void flip_bit(const std::filesystem::path& path, uint64_t at, int bit) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(at));
+  char byte = 0;
+  f.read(&byte, 1);
+  byte = static_cast<char>(byte ^ (1 << bit));
+  f.seekp(static_cast<std::streamoff>(at));
+  f.write(&byte, 1);
+}
+
+// Issue 20: format 1's word-wise FNV-1a missed bit 7 of bytes 7 and 15 of the first record (two
+// flips of bit 63 of its state cancel); format 2 names the block.
+TEST(PackedFormat, TwoBitFlipInTheFirstRecordIsDetected) {
+  TempDir dir;
+  for (uint32_t version : {1u, 2u}) {
+    auto path = dir / ("v" + std::to_string(version) + ".lgd");
+    write_random(path, 150, version);
+    flip_bit(path, kPackedHeaderBytes + 7, 7);
+    flip_bit(path, kPackedHeaderBytes + 15, 7);
+    const auto message = verify_error(path);
+    if (version == 1) {
+      EXPECT_EQ(message, "(no error)") << "format 1 is expected to miss this flip";
+    } else {
+      EXPECT_NE(message.find("corrupted block 0"), std::string::npos) << message;
+    }
+  }
+}
+
+TEST(PackedFormat, EveryOneBitFlipOfASmallRecordIsDetected) {
+  TempDir dir;
+  auto path = dir / "data.lgd";
+  write_random(path, 3);  // records of 5x7x3 = 105 bytes, one block
+  const uint64_t record = 5 * 7 * 3;
+  for (uint64_t i : {uint64_t{0}, uint64_t{2}}) {  // the first and the last record
+    for (uint64_t byte = 0; byte < record; ++byte) {
+      for (int bit = 0; bit < 8; ++bit) {
+        const uint64_t at = kPackedHeaderBytes + i * record + byte;
+        flip_bit(path, at, bit);
+        const auto message = verify_error(path);
+        ASSERT_NE(message.find("corrupted block 0"), std::string::npos)
+            << "record " << i << " byte " << byte << " bit " << bit << ": " << message;
+        flip_bit(path, at, bit);
+      }
+    }
+  }
+  EXPECT_EQ(verify_error(path), "(no error)");
+}
+
+// A format-1 file written by this build's format-1 path is byte for byte what the builds before
+// format 2 wrote (the fingerprint and the file's XXH3-64 below were taken from that code), and reads
+// and verifies with FNV-1a.
+TEST(PackedFormat, FormatOneFileReadsAndVerifies) {
+  TempDir dir;
+  auto path = dir / "v1.lgd";
+  const auto f = write_random(path, 150, 1);
+  const auto bytes = checkpoints::read_file(path);
+  EXPECT_EQ(checkpoints::xxh3_64(bytes.data(), bytes.size()), 0xaeca7c43c0c0b8d7ULL);
+  PackedReader reader(path, /*verify_all=*/true);
+  EXPECT_EQ(reader.header().version, 1u);
+  EXPECT_EQ(reader.fingerprint(), 0x1a5088b50fbd8617ULL);
+  EXPECT_EQ(reader.checksum_algorithm(), checkpoints::ChecksumAlgorithm::kFnv1a64Words);
+  ASSERT_EQ(reader.size(), 150);
+  for (int64_t i = 0; i < reader.size(); ++i) {
+    auto image = reader.image(i);
+    ASSERT_EQ(std::vector<uint8_t>(image.begin(), image.end()), f.images[i]) << "record " << i;
+    ASSERT_EQ(reader.label(i), f.labels[i]) << "record " << i;
+  }
+  // Its checksums still catch what they can: one changed byte in block 1.
+  patch(path, kPackedHeaderBytes + 70 * 105 + 11, "\xff");
+  EXPECT_NE(verify_error(path).find("corrupted block 1"), std::string::npos) << verify_error(path);
+  // The same images in format 2: other checksums, another fingerprint.
+  write_random(dir / "v2.lgd");
+  PackedReader current(dir / "v2.lgd", true);
+  EXPECT_EQ(current.header().version, 2u);
+  EXPECT_EQ(current.checksum_algorithm(), checkpoints::ChecksumAlgorithm::kXxh3_64);
+  EXPECT_NE(current.fingerprint(), 0x1a5088b50fbd8617ULL);
+}
+
+TEST(PackedFormat, WriterRefusesUnknownVersions) {
+  TempDir dir;
+  EXPECT_THROW(PackedWriter(dir / "x.lgd", 2, 2, 3, 1, 0), std::invalid_argument);
+  EXPECT_THROW(PackedWriter(dir / "x.lgd", 2, 2, 3, 1, kPackedFormatVersion + 1), std::invalid_argument);
+}
+
+// Issue 20: a file of no images (well-formed, valid checksums) is named as empty, not truncated.
+TEST(PackedFormat, EmptyDatasetIsNamedAsEmpty) {
+  TempDir dir;
+  for (uint32_t version : {1u, 2u}) {
+    auto path = dir / ("empty" + std::to_string(version) + ".lgd");
+    PackedWriter(path, 32, 32, 3, 1, version).finish();
+    EXPECT_EQ(std::filesystem::file_size(path), kPackedHeaderBytes + 8);
+    const auto message = error_of(path);
+    EXPECT_NE(message.find("'" + path.string() + "' holds no images"), std::string::npos) << message;
+    EXPECT_EQ(message.find("truncated"), std::string::npos) << message;
   }
 }
 
