@@ -99,7 +99,9 @@ void add_sampling_flags(cxxopts::Options& options) {
                         "setting, see README)",
                         cxxopts::value<std::string>())(
       "standing-stats", "Forward passes that re-estimate the standing statistics (default: the run's)",
-      cxxopts::value<int64_t>());
+      cxxopts::value<int64_t>())(
+      "weights", "Which weights render: g_ema (the moving average of G, default) or g (the weights being trained)",
+      cxxopts::value<std::string>()->default_value("g_ema"));
 }
 
 nlohmann::json sampling_override(const cxxopts::ParseResult& args) {
@@ -110,6 +112,12 @@ nlohmann::json sampling_override(const cxxopts::ParseResult& args) {
     sampling_options(run, 1);
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string(args.count("standing-stats") ? "--standing-stats / " : "") + "--sampling-stats: " + e.what());
+  }
+  run["weights"] = args["weights"].as<std::string>();
+  try {
+    gan::parse_weights(run["weights"].get<std::string>());
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--weights: ") + e.what());
   }
   return run;
 }

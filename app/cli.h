@@ -55,10 +55,12 @@ class CheckpointGenerator;
 attention::AttentionSpec fitting_spec(const CheckpointGenerator& generator, const std::string& option,
                                       const std::string& text, const attention::AttentionSpec& own);
 
-// --sampling-stats and --standing-stats of the commands that render a checkpoint (sample, metrics).
+// --sampling-stats, --standing-stats and --weights of the commands that render a checkpoint (sample,
+// metrics).
 void add_sampling_flags(cxxopts::Options& options);
-// The given ones as run-section keys ({"sampling_stats": ..., "standing_stats": ...}; {} when none)
-// for CheckpointGenerator; bad values are a UsageError naming the flag.
+// The given ones as run-section keys ({"sampling_stats": ..., "standing_stats": ...}, absent when not
+// given, and always "weights": g_ema | g) for CheckpointGenerator; bad values are a UsageError
+// naming the flag.
 nlohmann::json sampling_override(const cxxopts::ParseResult& args);
 
 // One subcommand: argv[0] is "longgan <name>". Returns the exit code.

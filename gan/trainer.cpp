@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
 
+#include <cmath>
 #include <limits>
 #include <mutex>
 #include <set>
@@ -21,6 +22,12 @@ namespace {
 
 void require(bool ok, const std::string& field, const std::string& message) {
   if (!ok) throw std::invalid_argument("train config: " + field + ": " + message);
+}
+
+std::string number_text(double value) {
+  std::ostringstream text;
+  text << value;
+  return text.str();
 }
 
 // bf16 autocast for CUDA within a scope; nothing on other devices or when disabled.
@@ -101,19 +108,44 @@ void TrainConfig::validate() const {
     require(false, "diffaug", e.what());
   }
   require(ortho >= 0, "ortho", "must be >= 0 (0 turns it off)");
-  require(ema_decay >= 0 && ema_decay <= 1, "ema_decay", "must be in [0, 1]");
+  require(ema == "half_life" || ema == "decay", "ema",
+          "must be half_life (a half-life in images, ema_kimg and ema_rampup) or decay (BigGAN's per-step "
+          "ema_decay from ema_start), got \"" + ema + "\"");
+  require(ema_kimg > 0 && std::isfinite(ema_kimg), "ema_kimg",
+          "the half-life of G_ema in thousands of images must be a finite number > 0 (got " + number_text(ema_kimg) +
+              "); for G_ema = G use ema decay with ema_decay 0");
+  require(ema_rampup >= 0 && std::isfinite(ema_rampup), "ema_rampup",
+          "must be a finite number >= 0 (the half-life is at most ema_rampup x the images seen; 0: no ramp-up), got " +
+              number_text(ema_rampup));
+  require(ema_decay >= 0 && ema_decay <= 1, "ema_decay", "must be in [0, 1] (got " + number_text(ema_decay) + ")");
   require(ema_start >= 0, "ema_start", "must be >= 0");
 }
 
 nlohmann::json to_json(const TrainConfig& c) {
   return {{"batch", c.batch}, {"lr_g", c.lr_g},       {"lr_d", c.lr_d},           {"beta1", c.beta1},
           {"beta2", c.beta2}, {"eps", c.eps},         {"d_steps", c.d_steps},     {"accumulate", c.accumulate}, {"ortho", c.ortho},
+          {"ema", c.ema}, {"ema_kimg", c.ema_kimg}, {"ema_rampup", c.ema_rampup},
           {"ema_decay", c.ema_decay}, {"ema_start", c.ema_start}, {"seed", c.seed}, {"bf16", c.bf16}, {"init", c.init},
           {"diffaug", c.diffaug}};
 }
 
-TrainConfig train_config_from_json(const nlohmann::json& json) {
-  if (!json.is_object()) throw std::invalid_argument("train config: expected a JSON object");
+nlohmann::json with_implied_ema_form(nlohmann::json train) {
+  if (!train.is_object() || train.contains("ema")) return train;
+  const bool decay = train.contains("ema_decay") || train.contains("ema_start");
+  const bool half_life = train.contains("ema_kimg") || train.contains("ema_rampup");
+  if (decay && half_life) {
+    throw std::invalid_argument("train config: ema: the section sets keys of both EMA forms (ema_kimg/ema_rampup "
+                                "and ema_decay/ema_start); say which one runs with \"ema\": \"half_life\" or "
+                                "\"ema\": \"decay\"");
+  }
+  if (decay) train["ema"] = "decay";
+  if (half_life) train["ema"] = "half_life";
+  return train;
+}
+
+TrainConfig train_config_from_json(const nlohmann::json& section) {
+  if (!section.is_object()) throw std::invalid_argument("train config: expected a JSON object");
+  const nlohmann::json json = with_implied_ema_form(section);
   TrainConfig config;
   const nlohmann::json defaults = to_json(config);
   for (const auto& [key, value] : json.items()) {
@@ -155,6 +187,9 @@ TrainConfig train_config_from_json(const nlohmann::json& json) {
   read("accumulate", config.accumulate);
   read("init", config.init);
   read("ortho", config.ortho);
+  read("ema", config.ema);
+  read("ema_kimg", config.ema_kimg);
+  read("ema_rampup", config.ema_rampup);
   read("ema_decay", config.ema_decay);
   read("ema_start", config.ema_start);
   read("seed", config.seed);
@@ -190,20 +225,25 @@ GanTrainer::GanTrainer(ModelConfig model, TrainConfig train, torch::Device devic
   sampling_.standing_batch = train_.batch;
 }
 
-at::Tensor GanTrainer::generate_ema(const at::Tensor& z, const at::Tensor& labels, at::Generator hashes) {
-  if (!sampler_) sampler_ = std::make_unique<EmaSampler>(model_, device_);
-  if (!sampler_fresh_) {
+at::Tensor GanTrainer::render(Weights weights, const at::Tensor& z, const at::Tensor& labels, at::Generator hashes) {
+  Renderer& renderer = renderers_[weights];
+  if (!renderer.sampler) renderer.sampler = std::make_unique<EmaSampler>(model_, device_);
+  if (!renderer.fresh) {
     // Its own seed: the standing passes draw nothing from the training generator.
-    sampler_->load(g_ema_, sampling_, train_.seed ^ 0x5a3d1e5c0ffee123ULL);
-    sampler_fresh_ = true;
+    renderer.sampler->load(weights == Weights::G ? g_ : g_ema_, sampling_, train_.seed ^ 0x5a3d1e5c0ffee123ULL);
+    renderer.fresh = true;
   }
-  return sampler_->generate(z, labels, std::move(hashes));
+  return renderer.sampler->generate(z, labels, std::move(hashes));
+}
+
+void GanTrainer::mark_samplers_stale() {
+  for (auto& [weights, renderer] : renderers_) renderer.fresh = false;
 }
 
 void GanTrainer::set_sampling(const SamplingOptions& options) {
   options.validate();
   sampling_ = options;
-  sampler_fresh_ = false;
+  mark_samplers_stale();
 }
 
 std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_real_batch) {
@@ -281,8 +321,14 @@ std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_rea
   result["g_loss"] = g_loss_total;
 
   ++step_;
-  update_ema(*g_ema_, *g_, train_.ema_decay, step_, train_.ema_start);
-  sampler_fresh_ = false;
+  if (train_.ema == "decay") {
+    update_ema(*g_ema_, *g_, train_.ema_decay, step_, train_.ema_start);
+  } else {
+    update_ema(*g_ema_, *g_, half_life_decay(train_.ema_kimg, train_.ema_rampup, images_seen_, global_batch()), step_,
+               /*start=*/0);
+  }
+  images_seen_ += global_batch();
+  mark_samplers_stale();
   return result;
 }
 
@@ -315,6 +361,7 @@ std::map<std::string, at::Tensor> GanTrainer::state() const {
   std::map<std::string, at::Tensor> state;
   for (const auto& [name, tensor] : live_state()) state[name] = tensor.detach().clone();
   state["trainer.step"] = at::scalar_tensor(step_, at::TensorOptions().dtype(at::kLong));
+  state["trainer.images_seen"] = at::scalar_tensor(images_seen_, at::TensorOptions().dtype(at::kLong));
   {
     std::lock_guard<std::mutex> lock(rng_.mutex());
     state["trainer.generator"] = rng_.get_state();
@@ -322,7 +369,12 @@ std::map<std::string, at::Tensor> GanTrainer::state() const {
   return state;
 }
 
-void GanTrainer::load_state(const std::map<std::string, at::Tensor>& state) {
+void GanTrainer::load_state(const std::map<std::string, at::Tensor>& saved) {
+  std::map<std::string, at::Tensor> state = saved;
+  if (!state.contains("trainer.images_seen") && state.contains("trainer.step")) {
+    // Saved before the half-life EMA: every step so far had this trainer's global batch.
+    state["trainer.images_seen"] = state.at("trainer.step") * global_batch();
+  }
   std::map<std::string, at::Tensor> live = live_state();
   std::map<std::string, at::Tensor> expected = this->state();  // shapes and dtypes of every entry
   std::vector<std::string> problems;
@@ -351,7 +403,8 @@ void GanTrainer::load_state(const std::map<std::string, at::Tensor>& state) {
     for (auto& [name, tensor] : live) tensor.copy_(state.at(name));
   }
   step_ = state.at("trainer.step").item<int64_t>();
-  sampler_fresh_ = false;
+  images_seen_ = state.at("trainer.images_seen").item<int64_t>();
+  mark_samplers_stale();
   std::lock_guard<std::mutex> lock(rng_.mutex());
   rng_.set_state(state.at("trainer.generator").cpu());
 }
@@ -360,8 +413,10 @@ void GanTrainer::set_attention(const attention::AttentionSpec& spec) {
   g_->set_attention(spec);
   g_ema_->set_attention(spec);
   d_->set_attention(spec);
-  if (sampler_) sampler_->set_attention(spec);
-  sampler_fresh_ = false;
+  for (auto& [weights, renderer] : renderers_) {
+    if (renderer.sampler) renderer.sampler->set_attention(spec);
+  }
+  mark_samplers_stale();
   model_.attention = spec;
 }
 

@@ -32,8 +32,16 @@ struct TrainConfig {
   int64_t d_steps = 2;
   int64_t accumulate = 1;    // micro-batches per D step and per G step, gradients averaged
   double ortho = 1e-4;       // orthogonal regularization strength (0: off)
+  // G_ema (gan/ema.h), one of two forms:
+  //   "half_life" (default, stylegan2-ada's): a half-life of ema_kimg thousand images, ramped up
+  //               to min(ema_kimg * 1000, ema_rampup * images seen); images are the global batch
+  //               of each G step (batch * accumulate * ranks). ema_rampup 0: no ramp-up.
+  //   "decay"     (BigGAN's): decay ema_decay per step from step ema_start; G_ema copies G before.
+  std::string ema = "half_life";
+  double ema_kimg = 500;
+  double ema_rampup = 0.05;
   double ema_decay = 0.9999;
-  int64_t ema_start = 1000;  // G_ema copies G before this step, averages from it on
+  int64_t ema_start = 1000;
   uint64_t seed = 0;
   bool bf16 = true;          // bf16 autocast; only acts on CUDA
   std::string init = "ortho";  // weight init of G and D: ortho | n02 | xavier (gan/init.h)
@@ -45,11 +53,18 @@ struct TrainConfig {
   void validate() const;
 };
 
-// Keys: batch, lr_g, lr_d, beta1, beta2, eps, d_steps, accumulate, ortho, ema_decay, ema_start, seed, bf16, init,
-// diffaug.
-// from_json: missing keys keep their defaults; unknown keys and wrong types throw.
+// Keys: batch, lr_g, lr_d, beta1, beta2, eps, d_steps, accumulate, ortho, ema, ema_kimg, ema_rampup, ema_decay,
+// ema_start, seed, bf16, init, diffaug.
+// from_json: missing keys keep their defaults, but a missing "ema" is implied as with_implied_ema_form
+// does; unknown keys and wrong types throw.
 nlohmann::json to_json(const TrainConfig& config);
 TrainConfig train_config_from_json(const nlohmann::json& json);
+
+// A train section as a user or an older LongGAN wrote it: without "ema", the form follows from the
+// keys it sets ("decay" when it sets ema_decay or ema_start, as every config and checkpoint written
+// before the half-life form did; "half_life" when it sets ema_kimg or ema_rampup; std::invalid_argument
+// when it sets keys of both forms). Returns the section with "ema" added where implied.
+nlohmann::json with_implied_ema_form(nlohmann::json train_section);
 
 // Sets requires_grad = false on every parameter of `module` that had it and sets it back on
 // destruction, also when an exception unwinds the scope (the D freeze around the G step).
@@ -81,20 +96,26 @@ class GanTrainer {
   std::map<std::string, double> train_step(const BatchSource& next_real_batch);
   int64_t step() const { return step_; }
 
+  // Images of all G steps so far (global batches: batch * accumulate * ranks each), the clock of
+  // the half-life EMA.
+  int64_t images_seen() const { return images_seen_; }
+
   // "G.", "G_ema.", "D." (parameters and buffers), "optim_G.", "optim_D." (Adam),
-  // "trainer.step" (int64 scalar), "trainer.generator" (uint8 CPU generator state). Copies.
+  // "trainer.step", "trainer.images_seen" (int64 scalars), "trainer.generator" (uint8 CPU
+  // generator state). Copies.
   std::map<std::string, at::Tensor> state() const;
   // std::runtime_error listing every missing, unexpected and shape-mismatched name (with shapes);
-  // nothing is changed then.
+  // nothing is changed then. A state without "trainer.images_seen" (saved before it existed) gets
+  // step * the global batch of this trainer.
   void load_state(const std::map<std::string, at::Tensor>& state);
 
-  // G_ema's images [B, 3, R, R] (CPU, float) for z and labels, rendered by a sampling copy of
-  // G_ema with the batch norm statistics of sampling() (gan/sampling_statistics.h), its
-  // attention hashes drawn from `hashes`. G_ema and the training generator are left untouched:
-  // rendering does not change the run's random streams. The copy is refreshed on the first call
-  // after each step, load_state, set_attention or set_sampling (standing statistics: once per
-  // refresh, from a generator of their own).
-  at::Tensor generate_ema(const at::Tensor& z, const at::Tensor& labels, at::Generator hashes);
+  // Images [B, 3, R, R] (CPU, float) of G_ema (or G) for z and labels, rendered by a sampling copy
+  // with the batch norm statistics of sampling() (gan/sampling_statistics.h), its attention hashes
+  // drawn from `hashes`. The networks and the training generator are left untouched: rendering
+  // does not change the run's random streams. The copy is refreshed on the first call after each
+  // step, load_state, set_attention or set_sampling (standing statistics: once per refresh, from a
+  // generator of their own).
+  at::Tensor render(Weights weights, const at::Tensor& z, const at::Tensor& labels, at::Generator hashes);
   // Default: G_ema's running statistics (standing ones: 16 passes of the training batch).
   void set_sampling(const SamplingOptions& options);
   const SamplingOptions& sampling() const { return sampling_; }
@@ -128,6 +149,9 @@ class GanTrainer {
   // the global batch (every rank draws the same) and this rank's rows applied.
   at::Tensor augment(const at::Tensor& images, int64_t groups);
 
+  int64_t global_batch() const { return train_.batch * train_.accumulate * parallel_.size; }
+  void mark_samplers_stale();
+
   ModelConfig model_;
   TrainConfig train_;
   torch::Device device_;
@@ -136,11 +160,17 @@ class GanTrainer {
   Discriminator d_{nullptr};
   std::unique_ptr<Adam> optim_g_, optim_d_;
   int64_t step_ = 0;
+  int64_t images_seen_ = 0;
   DataParallel parallel_;
   DiffAugmentPolicy diffaug_;
   SamplingOptions sampling_;
-  std::unique_ptr<EmaSampler> sampler_;  // made on the first generate_ema
-  bool sampler_fresh_ = false;
+  // The sampling copies of G_ema and G (made on the first render of each), and whether each holds
+  // the current weights.
+  struct Renderer {
+    std::unique_ptr<EmaSampler> sampler;
+    bool fresh = false;
+  };
+  std::map<Weights, Renderer> renderers_;
 };
 
 }  // namespace longgan::gan

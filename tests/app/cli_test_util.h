@@ -37,6 +37,10 @@ int wait_for(pid_t pid);
 // A fresh empty directory under the temp dir.
 std::filesystem::path fresh_dir(const std::string& name);
 
+// Gtest expectations that the latest checkpoints of `a` and `b` (run or step directories) are of the
+// same step and hold the same files and names with equal tensors.
+void expect_identical_checkpoints(const std::filesystem::path& a, const std::filesystem::path& b);
+
 // `args` followed by `more`.
 inline std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
   args.insert(args.end(), more.begin(), more.end());

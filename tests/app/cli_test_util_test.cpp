@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "checkpoints/atomic_file.h"
+#include "checkpoints/checkpoint.h"
 #include "longgan/build_config.h"
 #include "tests/app/cli_test_util.h"
 
@@ -15,6 +16,22 @@ namespace longgan::app::testing {
 std::string longgan_binary() {
   const char* bin = std::getenv("LONGGAN_BIN");
   return bin != nullptr ? bin : "build/bin/longgan";
+}
+
+void expect_identical_checkpoints(const std::filesystem::path& a, const std::filesystem::path& b) {
+  auto ca = checkpoints::read_checkpoint(a);
+  auto cb = checkpoints::read_checkpoint(b);
+  EXPECT_EQ(ca.step, cb.step);
+  ASSERT_EQ(ca.files.size(), cb.files.size());
+  for (const auto& [file, tensors] : ca.files) {
+    ASSERT_TRUE(cb.files.count(file)) << file;
+    const auto& other = cb.files.at(file);
+    ASSERT_EQ(tensors.size(), other.size()) << file;
+    for (const auto& [name, tensor] : tensors) {
+      ASSERT_TRUE(other.count(name)) << file << "/" << name;
+      EXPECT_TRUE(torch::equal(tensor, other.at(name))) << file << "/" << name << " differs";
+    }
+  }
 }
 
 namespace {

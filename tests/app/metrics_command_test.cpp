@@ -123,6 +123,15 @@ TEST(MetricsCommand, CheckpointSwapReportAndDatasetCache) {
   const auto single = nlohmann::json::parse(checkpoints::read_file(dir / "plain.json"));
   EXPECT_NEAR(single["fid"].get<double>(), own["fid"].get<double>(), 1e-6 * own["fid"].get<double>());
   EXPECT_EQ(single["fake"]["kind"], "checkpoint");
+  EXPECT_EQ(single["fake"]["weights"], "g_ema");
+
+  // G itself: after the first step of the half-life form G_ema is an exact copy of G, so the scores agree.
+  auto of_g = run_longgan({"metrics", "--real", data.string(), "--fake", run.string(), "--n", "4", "--device", "cpu",
+                           "--kid-subsets", "5", "--weights", "g", "--json", (dir / "g.json").string()});
+  ASSERT_EQ(of_g.exit_code, 0) << of_g.output;
+  const auto g = nlohmann::json::parse(checkpoints::read_file(dir / "g.json"));
+  EXPECT_EQ(g["fake"]["weights"], "g");
+  EXPECT_EQ(g["fid"].get<double>(), single["fid"].get<double>());
   checkpoints::remove_tree(dir);
 }
 

@@ -83,6 +83,7 @@ void expect_paper_hyperparameters(const gan::TrainConfig& train) {
   EXPECT_EQ(train.beta2, 0.999);
   EXPECT_EQ(train.d_steps, 2);
   EXPECT_EQ(train.ortho, 0.0);      // the released config's G_ortho 0
+  EXPECT_EQ(train.ema, "decay");     // BigGAN's form, as released
   EXPECT_EQ(train.ema_decay, 0.0);  // no EMA: G_ema copies G every step
   EXPECT_EQ(train.init, "ortho");
 }

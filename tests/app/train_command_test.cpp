@@ -37,22 +37,6 @@ std::vector<std::string> tiny_train(const fs::path& out, int steps) {
           "--sample-every", "2", "--samples", "4", "--checkpoint-every", "2"};
 }
 
-void expect_identical_checkpoints(const fs::path& a, const fs::path& b) {
-  auto ca = checkpoints::read_checkpoint(a);
-  auto cb = checkpoints::read_checkpoint(b);
-  EXPECT_EQ(ca.step, cb.step);
-  ASSERT_EQ(ca.files.size(), cb.files.size());
-  for (const auto& [file, tensors] : ca.files) {
-    ASSERT_TRUE(cb.files.count(file)) << file;
-    const auto& other = cb.files.at(file);
-    ASSERT_EQ(tensors.size(), other.size()) << file;
-    for (const auto& [name, tensor] : tensors) {
-      ASSERT_TRUE(other.count(name)) << file << "/" << name;
-      EXPECT_TRUE(torch::equal(tensor, other.at(name))) << file << "/" << name << " differs";
-    }
-  }
-}
-
 TEST(TrainCommand, WritesRunFilesAndCheckpointThatLoads) {
   prepare_dataset();
   if (::testing::Test::HasFatalFailure()) return;

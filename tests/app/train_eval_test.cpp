@@ -112,6 +112,23 @@ TEST(TrainEval, ScoresKeepsBestAcrossResumeAndLogsTensorBoard) {
   ASSERT_EQ(other_stats.exit_code, 0) << other_stats.output;
   EXPECT_NE(other_stats.output.find("was measured another way"), std::string::npos) << other_stats.output;
   EXPECT_EQ(checkpoints::read_checkpoint(run / "best").step, 8);
+
+  // Scoring G instead of G_ema (--weights g): said, named in metrics.jsonl, and not compared with
+  // G_ema's best; --sample-weights g draws G's grid alone.
+  auto of_g = run_longgan(tiny_run(data, run, 10, {"--resume", "--weights", "g", "--sample-weights", "g"}));
+  ASSERT_EQ(of_g.exit_code, 0) << of_g.output;
+  EXPECT_NE(of_g.output.find("step 10: FID (G) "), std::string::npos) << of_g.output;
+  EXPECT_NE(of_g.output.find("was measured another way"), std::string::npos) << of_g.output;
+  EXPECT_EQ(checkpoints::read_checkpoint(run / "best").step, 10);
+  std::map<int64_t, std::string> weights;
+  std::ifstream in(run / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto json = nlohmann::json::parse(line);
+    if (json.contains("fid")) weights[json["step"].get<int64_t>()] = json.value("weights", std::string("none"));
+  }
+  EXPECT_EQ(weights, (std::map<int64_t, std::string>{{2, "g_ema"}, {4, "g_ema"}, {6, "g_ema"}, {8, "g_ema"}, {10, "g"}}));
+  EXPECT_TRUE(fs::exists(run / "samples" / "step-000010-g.png"));
+  EXPECT_FALSE(fs::exists(run / "samples" / "step-000010.png"));
   checkpoints::remove_tree(dir);
 }
 

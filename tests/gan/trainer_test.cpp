@@ -5,6 +5,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "gan/adam.h"
+#include "gan/ema.h"
 #include "gan/losses.h"
 
 namespace longgan::gan {
@@ -31,11 +33,15 @@ ModelConfig tiny_model(int64_t ch = 8) {
 TrainConfig tiny_train() {
   TrainConfig config;
   config.batch = 2;
+  config.ema = "decay";
   config.ema_start = 1;
   config.ema_decay = 0.5;
   config.seed = 3;
   return config;
 }
+
+// One more step of `a` equals that step of a trainer of another seed given a's state (defined below).
+void expect_bit_exact_resume(GanTrainer& a, const TrainConfig& config);
 
 GanTrainer::BatchSource fixed_batches(uint64_t seed) {
   auto generator = std::make_shared<at::Generator>(at::make_generator<at::CPUGeneratorImpl>(seed));
@@ -55,7 +61,7 @@ TEST(TrainConfig, JsonRoundTripAndErrors) {
   config.bf16 = false;
   config.diffaug = "translation,color";
   const nlohmann::json json = to_json(config);
-  EXPECT_EQ(json.size(), 15u);
+  EXPECT_EQ(json.size(), 18u);
   EXPECT_EQ(json.at("diffaug"), "translation,color");
   EXPECT_EQ(to_json(train_config_from_json(json)), json);
   EXPECT_EQ(train_config_from_json(nlohmann::json::object()).d_steps, 2);
@@ -81,6 +87,153 @@ TEST(TrainConfig, JsonRoundTripAndErrors) {
   EXPECT_NE(error_of({{"batch", "big"}}).find("batch"), std::string::npos);
   EXPECT_NE(error_of({{"seed", -1}}).find("seed"), std::string::npos);
   EXPECT_NE(error_of({{"lr", 0.1}}).find("lr"), std::string::npos);
+}
+
+TEST(TrainConfig, EmaFormIsHalfLifeByDefaultAndImpliedByTheKeysOfOlderSections) {
+  const TrainConfig defaults = train_config_from_json(nlohmann::json::object());
+  EXPECT_EQ(defaults.ema, "half_life");
+  EXPECT_EQ(defaults.ema_kimg, 500.0);
+  EXPECT_EQ(defaults.ema_rampup, 0.05);
+  // Sections written before the half-life form (checkpoints, config files) set ema_decay/ema_start.
+  EXPECT_EQ(train_config_from_json({{"ema_decay", 0.9999}, {"ema_start", 1000}}).ema, "decay");
+  EXPECT_EQ(train_config_from_json({{"ema_start", 10}}).ema, "decay");
+  EXPECT_EQ(train_config_from_json({{"ema_kimg", 10.0}}).ema, "half_life");
+  EXPECT_EQ(train_config_from_json({{"ema", "half_life"}, {"ema_decay", 0.5}}).ema, "half_life");
+  EXPECT_EQ(with_implied_ema_form({{"batch", 4}}), nlohmann::json({{"batch", 4}}));
+  EXPECT_THROW(train_config_from_json({{"ema_decay", 0.9}, {"ema_kimg", 10.0}}), std::invalid_argument);
+}
+
+TEST(TrainConfig, BadEmaValuesNameTheField) {
+  auto error_of = [](TrainConfig config) -> std::string {
+    try {
+      config.validate();
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const double nan = std::nan("");
+  for (double kimg : {0.0, -1.0, nan, std::numeric_limits<double>::infinity()}) {
+    TrainConfig config;
+    config.ema_kimg = kimg;
+    EXPECT_NE(error_of(config).find("train config: ema_kimg:"), std::string::npos) << kimg;
+  }
+  for (double rampup : {-0.05, nan, std::numeric_limits<double>::infinity()}) {
+    TrainConfig config;
+    config.ema_rampup = rampup;
+    EXPECT_NE(error_of(config).find("train config: ema_rampup:"), std::string::npos) << rampup;
+  }
+  for (double decay : {-0.1, 1.5, nan}) {
+    TrainConfig config;
+    config.ema_decay = decay;
+    EXPECT_NE(error_of(config).find("train config: ema_decay:"), std::string::npos) << decay;
+  }
+  TrainConfig form;
+  form.ema = "stylegan";
+  EXPECT_NE(error_of(form).find("train config: ema:"), std::string::npos);
+  TrainConfig rampup_off;
+  rampup_off.ema_rampup = 0;  // no ramp-up: valid
+  EXPECT_EQ(error_of(rampup_off), "");
+}
+
+// G_ema's tensors as one list (parameters, then buffers), copied.
+std::vector<at::Tensor> ema_tensors(GanTrainer& trainer) {
+  std::vector<at::Tensor> result;
+  for (const auto& t : trainer.g_ema()->parameters()) result.push_back(t.detach().clone());
+  for (const auto& t : trainer.g_ema()->buffers()) result.push_back(t.detach().clone());
+  return result;
+}
+
+// What update_ema makes of G_ema's `before` with G's current tensors: the averaged ones
+// (parameters, running statistics) as decay * before + (1 - decay) * G, the rest copied.
+std::vector<at::Tensor> expected_ema(GanTrainer& trainer, const std::vector<at::Tensor>& before, double decay) {
+  std::vector<at::Tensor> result;
+  size_t i = 0;
+  for (const auto& t : trainer.generator()->parameters()) result.push_back(before[i++].clone().mul_(decay).add_(t, 1 - decay));
+  for (const auto& item : trainer.generator()->named_buffers()) {
+    const bool averaged = item.key().ends_with("running_mean") || item.key().ends_with("running_var");
+    result.push_back(averaged ? before[i].clone().mul_(decay).add_(item.value(), 1 - decay) : item.value().clone());
+    ++i;
+  }
+  return result;
+}
+
+void expect_equal_lists(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::equal(a[i], b[i])) << what << ": tensor " << i;
+}
+
+TEST(GanTrainer, DecayFormIsBigGansUpdateBitForBit) {
+  TrainConfig config = tiny_train();
+  config.ema = "decay";
+  config.ema_decay = 0.9;
+  config.ema_start = 2;
+  GanTrainer trainer(tiny_model(), config, torch::kCPU);
+  auto source = fixed_batches(1);
+  for (int step = 1; step <= 3; ++step) {
+    const auto before = ema_tensors(trainer);
+    trainer.train_step(source);
+    // Before ema_start G_ema copies G; from it on, decay 0.9 every step.
+    expect_equal_lists(ema_tensors(trainer), expected_ema(trainer, before, step < 2 ? 0.0 : 0.9),
+                       "step " + std::to_string(step));
+  }
+  EXPECT_EQ(trainer.images_seen(), 6);
+}
+
+TEST(GanTrainer, HalfLifeFormCountsGlobalBatchesOfImages) {
+  TrainConfig config = tiny_train();
+  config.ema = "half_life";
+  config.ema_kimg = 0.01;  // 10 images
+  config.ema_rampup = 0.5;
+  config.accumulate = 2;   // a G step of 2 micro-batches of 2: 4 images
+  GanTrainer trainer(tiny_model(), config, torch::kCPU);
+  auto source = fixed_batches(1);
+  for (int step = 1; step <= 4; ++step) {
+    const int64_t seen = trainer.images_seen();
+    EXPECT_EQ(seen, 4 * (step - 1));
+    const auto before = ema_tensors(trainer);
+    trainer.train_step(source);
+    // Half-lives 0, 2, 4, then 6 images (0.5 x images seen; the 10-image cap is not reached).
+    expect_equal_lists(ema_tensors(trainer), expected_ema(trainer, before, half_life_decay(0.01, 0.5, seen, 4)),
+                       "step " + std::to_string(step));
+  }
+  EXPECT_EQ(trainer.state().at("trainer.images_seen").item<int64_t>(), 16);
+  expect_bit_exact_resume(trainer, config);
+}
+
+TEST(GanTrainer, StateWithoutImagesSeenLoadsWithStepTimesGlobalBatch) {
+  TrainConfig config = tiny_train();
+  config.accumulate = 2;
+  GanTrainer a(tiny_model(), config, torch::kCPU);
+  a.train_step(fixed_batches(1));
+  a.train_step(fixed_batches(2));
+  auto old = a.state();
+  old.erase("trainer.images_seen");  // as saved before the half-life EMA
+  GanTrainer b(tiny_model(), config, torch::kCPU);
+  b.load_state(old);
+  EXPECT_EQ(b.step(), 2);
+  EXPECT_EQ(b.images_seen(), 8);
+}
+
+TEST(GanTrainer, RendersGAndGEma) {
+  TrainConfig config = tiny_train();
+  config.ema_start = 100;  // G_ema copies G
+  GanTrainer copy(tiny_model(), config, torch::kCPU);
+  GanTrainer averaged(tiny_model(), tiny_train(), torch::kCPU);
+  for (GanTrainer* t : {&copy, &averaged}) {
+    t->train_step(fixed_batches(1));
+    t->train_step(fixed_batches(2));
+  }
+  const at::Tensor z = torch::randn({2, tiny_model().z_dim});
+  const at::Tensor labels = torch::tensor({0, 1}, at::kLong);
+  auto render = [&](GanTrainer& t, Weights w) { return t.render(w, z, labels, at::make_generator<at::CPUGeneratorImpl>(1)); };
+  EXPECT_TRUE(at::equal(render(copy, Weights::G), render(copy, Weights::GEma)));
+  // G is the same in both runs (the EMA does not feed back into training); G_ema differs.
+  EXPECT_TRUE(at::equal(render(copy, Weights::G), render(averaged, Weights::G)));
+  EXPECT_FALSE(at::allclose(render(averaged, Weights::G), render(averaged, Weights::GEma)));
+  EXPECT_EQ(parse_weights("g"), Weights::G);
+  EXPECT_EQ(to_string(parse_weights("g_ema")), "g_ema");
+  EXPECT_THROW(parse_weights("d"), std::invalid_argument);
 }
 
 TEST(FreezeGuard, RestoresRequiresGradAlsoAfterAnException) {
@@ -110,8 +263,8 @@ TEST(GanTrainer, EmaGridsRepeatAndLeaveTheTrainingStreamAlone) {
   GanTrainer b(model, tiny_train(), torch::kCPU);
   const at::Tensor z = torch::randn({2, model.z_dim});
   const at::Tensor labels = torch::tensor({0, 1}, at::kLong);
-  const at::Tensor first = a.generate_ema(z, labels, at::make_generator<at::CPUGeneratorImpl>(5));
-  const at::Tensor second = a.generate_ema(z, labels, at::make_generator<at::CPUGeneratorImpl>(5));
+  const at::Tensor first = a.render(Weights::GEma, z, labels, at::make_generator<at::CPUGeneratorImpl>(5));
+  const at::Tensor second = a.render(Weights::GEma, z, labels, at::make_generator<at::CPUGeneratorImpl>(5));
   EXPECT_TRUE(at::equal(first, second));
   // Rendering (a) or not (b) gives the same training step.
   EXPECT_EQ(a.train_step(fixed_batches(1)), b.train_step(fixed_batches(1)));
@@ -197,12 +350,12 @@ TEST(GanTrainer, RenderingLeavesGEmaAlone) {
   for (const auto& t : trainer.g_ema()->parameters()) before.push_back(t.clone());
   const at::Tensor z = torch::randn({2, tiny_model().z_dim});
   const at::Tensor labels = torch::tensor({0, 1}, at::kLong);
-  const at::Tensor standing = trainer.generate_ema(z, labels, at::make_generator<at::CPUGeneratorImpl>(1));
+  const at::Tensor standing = trainer.render(Weights::GEma, z, labels, at::make_generator<at::CPUGeneratorImpl>(1));
   size_t i = 0;
   for (const auto& t : trainer.g_ema()->buffers()) EXPECT_TRUE(at::equal(t, before[i++]));
   for (const auto& t : trainer.g_ema()->parameters()) EXPECT_TRUE(at::equal(t, before[i++]));
   trainer.set_sampling({SamplingStats::Running, 1, 2});
-  const at::Tensor running = trainer.generate_ema(z, labels, at::make_generator<at::CPUGeneratorImpl>(1));
+  const at::Tensor running = trainer.render(Weights::GEma, z, labels, at::make_generator<at::CPUGeneratorImpl>(1));
   EXPECT_FALSE(at::allclose(standing, running));
 }
 
