@@ -59,7 +59,7 @@ TEST(CliUsage, ErrorsExitTwoWithAMessage) {
       {{"train", "--data", "d.lgd", "--out", "/tmp/x", "--batch", "-1"}, "batch"},
       {{"train", "--data", "d.lgd", "--out", "/tmp/x", "--attention", "smyrf:q_cluster=100000"}, "attention"},
       {{"train", "--data", "d.lgd", "--out", "/tmp/x", "--seed=-5"}, "--seed must be a non-negative integer"},
-      {{"train", "--data", "d.lgd", "--out", "/tmp/x", "--diffaug", "color,flip"}, "diffaug: unknown name \"flip\""},
+      {{"train", "--data", "d.lgd", "--out", "/tmp/x", "--diffaug", "color,flip"}, "diffaug (--diffaug): unknown name \"flip\""},
       {{"train", "--data", "/tmp", "--out", "/tmp/x"}, "is a directory; a packed dataset file (.lgd) is expected"},
       {{"sample", "--checkpoint", "c", "--out", "x.png", "--seed=-5"}, "--seed must be a non-negative integer"},
       {{"sample", "--checkpoint", "c", "--out", "x.png", "--seed", "-5"}, "--seed must be a non-negative integer"},
