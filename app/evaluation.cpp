@@ -1,11 +1,8 @@
 #include "app/evaluation.h"
 
-#include <unistd.h>
+#include "app/progress.h"
 
 #include <algorithm>
-#include <chrono>
-#include <cstdio>
-#include <iostream>
 #include <vector>
 
 namespace longgan::app {
@@ -16,27 +13,8 @@ std::unique_ptr<gan::InceptionNetwork> open_inception(const std::string& file, c
 }
 
 gan::FeatureProgress stderr_progress(const std::string& label) {
-  using Clock = std::chrono::steady_clock;
-  struct State {
-    Clock::time_point start = Clock::now(), last_line = start;
-  };
-  auto state = std::make_shared<State>();
-  const bool terminal = ::isatty(STDERR_FILENO) == 1;
-  return [state, label, terminal](int64_t done, int64_t total) {
-    const auto now = Clock::now();
-    const bool last = done >= total;
-    if (!terminal && !last && now - state->last_line < std::chrono::seconds(15)) return;
-    state->last_line = now;
-    const double seconds = std::chrono::duration<double>(now - state->start).count();
-    char line[256];
-    std::snprintf(line, sizeof(line), "%s: %lld/%lld images (%.1f/s)", label.c_str(), static_cast<long long>(done),
-                  static_cast<long long>(total), seconds > 0 ? static_cast<double>(done) / seconds : 0.0);
-    if (terminal) {
-      std::cerr << "\r" << line << "\x1b[K" << (last ? "\n" : "") << std::flush;
-    } else {
-      std::cerr << line << std::endl;
-    }
-  };
+  auto progress = std::make_shared<CountProgress>(label);
+  return [progress](int64_t done, int64_t total) { progress->update(done, total); };
 }
 
 nlohmann::json Scores::to_json() const {

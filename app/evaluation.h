@@ -18,8 +18,7 @@ namespace longgan::app {
 // The network of `file`, or of gan::find_inception_network() when `file` is empty.
 std::unique_ptr<gan::InceptionNetwork> open_inception(const std::string& file, const torch::Device& device);
 
-// Progress of a long feature computation on stderr, "LABEL: done/total images (rate/s)": redrawn
-// in place on a terminal, otherwise a line every 15 seconds; always a last line at the end.
+// Progress of a long feature computation on stderr (CountProgress: done/total, percentage, rate, ETA).
 gan::FeatureProgress stderr_progress(const std::string& label);
 
 struct Scores {

@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <set>
 
 #include "app/checkpoint_io.h"
 #include "app/cli.h"
+#include "app/model_presets.h"
 #include "app/run_config.h"
 #include "app/train_session.h"
 #include "checkpoints/checkpoint.h"
@@ -110,14 +112,19 @@ int run_info(int argc, char** argv) {
   if (!args) return 0;
   if (args->count("model")) {
     if (args->count("checkpoint")) throw UsageError("give either CHECKPOINT or --model, not both");
+    // The model `train` would build from the same file and flags (the preset of the resolution
+    // under the fields given), without data to take the resolution from.
     nlohmann::json config = default_session_config();
+    std::set<std::string> given = given_model_keys(*args);
     if (args->count("config")) {
       const std::string file = (*args)["config"].as<std::string>();
       const nlohmann::json json = read_json_file(file);
       if (!json.is_object()) throw UsageError(file + ": expected a JSON object with a section model");
       if (json.contains("model")) overlay_config(config, {{"model", json.at("model")}}, file);
+      given.merge(model_keys_of(json));
     }
     apply_config_flags(config, *args, model_flags());
+    config["model"] = resolve_model_section(config["model"], given, std::nullopt);
     std::cout << describe_model(config["model"]) << std::flush;
     return 0;
   }

@@ -15,42 +15,13 @@
 namespace longgan::app {
 namespace {
 
-// Progress on stderr: one line redrawn with '\r' on a terminal, a plain line every ~2 s otherwise.
-class PrepareProgress {
- public:
-  explicit PrepareProgress(const char* what) : what_(what), interactive_(::isatty(STDERR_FILENO) == 1) {}
-
-  void operator()(int64_t done, int64_t total) {
-    const auto now = std::chrono::steady_clock::now();
-    const bool last = done == total;
-    const double since_draw = std::chrono::duration<double>(now - last_draw_).count();
-    if (!last && since_draw < (interactive_ ? 0.2 : 2.0)) return;
-    last_draw_ = now;
-    const double elapsed = std::chrono::duration<double>(now - start_).count();
-    const double rate = elapsed > 0 ? done / elapsed : 0.0;
-    std::ostringstream line;
-    line << what_ << " " << done << "/" << total << " (" << (100 * done / std::max<int64_t>(total, 1)) << "%), ";
-    line.precision(1);
-    line << std::fixed << rate << " images/s";
-    if (!last && rate > 0) line << ", ETA " << ProgressPrinter::format_duration((total - done) / rate);
-    if (interactive_) {
-      std::cerr << "\r" << line.str() << "\x1b[K" << (last ? "\n" : "") << std::flush;
-    } else {
-      std::cerr << line.str() << "\n";
-    }
-  }
-
- private:
-  const char* what_;
-  bool interactive_;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_draw_{};
-};
-
 int run_synthetic(const cxxopts::ParseResult& args, const std::string& output, int64_t resolution) {
   const auto count = args["synthetic"].as<int64_t>();
   if (count < 1) throw UsageError("--synthetic takes the number of images (>= 1), got " + std::to_string(count));
   const auto seed = args["seed"].as<uint64_t>();
-  int64_t classes = datasets::kSyntheticEllipseLabels;
+  // Unlabelled (one class) unless --classes asks for labels: the default data trains the default,
+  // unconditional model without a warning about unused labels.
+  int64_t classes = 1;
   if (args.count("classes")) {
     classes = args["classes"].as<int64_t>();
     if (classes < 1 || classes > datasets::kSyntheticMaxClasses) {
@@ -58,11 +29,13 @@ int run_synthetic(const cxxopts::ParseResult& args, const std::string& output, i
                        std::to_string(classes));
     }
   }
-  PrepareProgress progress("synthetic");
-  datasets::write_synthetic_dataset(output, count, resolution, seed, std::ref(progress), classes);
+  CountProgress progress("synthetic");
+  datasets::write_synthetic_dataset(output, count, resolution, seed,
+                                    [&progress](int64_t done, int64_t total) { progress.update(done, total); }, classes);
   datasets::PackedReader reader(output);
   std::cerr << "wrote " << reader.size() << " synthetic " << resolution << "x" << resolution << " images ("
-            << reader.label_count() << " classes, seed " << seed << ") to " << output << "\n";
+            << (reader.label_count() > 1 ? std::to_string(reader.label_count()) + " classes" : std::string("unlabelled"))
+            << ", seed " << seed << ") to " << output << "\n";
   return 0;
 }
 
@@ -79,8 +52,9 @@ int run_folder(const cxxopts::ParseResult& args, const std::string& output, int6
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  PrepareProgress progress("decoding");
-  const auto summary = datasets::prepare_folder(options, std::ref(progress));
+  CountProgress progress("decoding");
+  const auto summary =
+      datasets::prepare_folder(options, [&progress](int64_t done, int64_t total) { progress.update(done, total); });
   std::cerr << "wrote " << summary.written << " of " << summary.found << " images (" << resolution << "x" << resolution
             << ") to " << output << "\n"
             << "  unreadable: " << summary.unreadable.size() << "\n"
@@ -111,7 +85,7 @@ int run_prepare(int argc, char** argv) {
       ("seed", "Seed of the synthetic images", cxxopts::value<uint64_t>()->default_value("0"))
       ("classes", "Synthetic images in K classes of their own hue (odd classes: rounded squares), labels "
                   "0..K-1 (image i is of class i % K), for class-conditional training; K in [1, 1000], 1: one "
-                  "class. Without it: 3 classes by the number of ellipses, all hues",
+                  "class. Without it: unlabelled (the images of --classes 1)",
        cxxopts::value<int64_t>());
   auto args = parse_command_line(options, argc, argv);
   if (!args) return 0;

@@ -2,10 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <iostream>
 #include <ostream>
 #include <sstream>
+#include <utility>
 
 namespace longgan::app {
 
@@ -32,7 +35,8 @@ std::string ProgressPrinter::format_duration(double seconds) {
   return buffer;
 }
 
-void ProgressPrinter::update(int64_t step, int64_t images, const std::map<std::string, double>& losses) {
+void ProgressPrinter::update(int64_t step, int64_t images, const std::map<std::string, double>& losses,
+                             double training_seconds) {
   auto now = std::chrono::steady_clock::now();
   bool last = step >= last_step_;
   if (interactive_) {
@@ -43,7 +47,8 @@ void ProgressPrinter::update(int64_t step, int64_t images, const std::map<std::s
   last_draw_ = now;
   double elapsed = std::chrono::duration<double>(now - start_).count();
   double done = static_cast<double>(step - first_step_);
-  double per_second = elapsed > 0 ? static_cast<double>(images) / elapsed : 0.0;
+  const double busy = training_seconds >= 0 ? training_seconds : elapsed;
+  double per_second = busy > 0 ? static_cast<double>(images) / busy : 0.0;
   double eta = done > 0 ? elapsed / done * static_cast<double>(last_step_ - step) : NAN;
 
   std::ostringstream line;
@@ -68,6 +73,32 @@ void ProgressPrinter::update(int64_t step, int64_t images, const std::map<std::s
     drawn_ = true;
   } else {
     out_ << line.str() << std::endl;
+  }
+}
+
+CountProgress::CountProgress(std::string what, std::string unit)
+    : what_(std::move(what)), unit_(std::move(unit)), interactive_(::isatty(STDERR_FILENO) == 1),
+      start_(std::chrono::steady_clock::now()), last_line_(start_) {}
+
+void CountProgress::update(int64_t done, int64_t total) {
+  const auto now = std::chrono::steady_clock::now();
+  const bool last = done >= total;
+  const double since_line = std::chrono::duration<double>(now - last_line_).count();
+  if (!last && drawn_ && since_line < (interactive_ ? 0.2 : 10.0)) return;
+  last_line_ = now;
+  drawn_ = true;
+  const double elapsed = std::chrono::duration<double>(now - start_).count();
+  const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
+  char numbers[160];
+  std::snprintf(numbers, sizeof(numbers), ": %lld/%lld %s (%lld%%), %.1f %s/s", static_cast<long long>(done),
+                static_cast<long long>(total), unit_.c_str(),
+                static_cast<long long>(100 * done / std::max<int64_t>(total, 1)), rate, unit_.c_str());
+  std::string line = what_ + numbers;
+  if (!last && rate > 0) line += ", ETA " + ProgressPrinter::format_duration(static_cast<double>(total - done) / rate);
+  if (interactive_) {
+    std::cerr << "\r" << line << "\x1b[K" << (last ? "\n" : "") << std::flush;
+  } else {
+    std::cerr << line << std::endl;
   }
 }
 

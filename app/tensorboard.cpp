@@ -132,6 +132,12 @@ void EventWriter::add_image(int64_t step, const std::string& tag, const std::str
   write_event(step, 5, summary);
 }
 
+void EventWriter::add_session_start(int64_t step) {
+  std::string session_log;
+  put_int(session_log, 1, 1);  // SessionLog.START
+  write_event(step, 7, session_log);
+}
+
 void EventWriter::flush() {
   out_.flush();
   if (!out_) throw std::runtime_error("cannot write the TensorBoard event file '" + file_.string() + "'");

@@ -14,16 +14,20 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <ctime>
 #include <limits>
 #include <memory>
+#include <set>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "app/checkpoint_io.h"
 #include "app/cli.h"
+#include "app/console_log.h"
 #include "app/evaluation.h"
 #include "app/image_grid.h"
+#include "app/model_presets.h"
 #include "app/progress.h"
 #include "app/run_config.h"
 #include "app/signals.h"
@@ -51,7 +55,9 @@ const std::vector<ConfigFlag>& run_flags() {
       {"checkpoint-every", "run", "checkpoint_every", "Checkpoint every N steps (and at the end, and on SIGINT/SIGTERM)"},
       {"keep", "run", "keep", "Keep the newest K checkpoints"},
       {"keep-every", "run", "keep_every", "Also keep every checkpoint whose step is a multiple of N (0: none)"},
-      {"log-every", "run", "log_every", "Plain progress line every N steps when stdout is not a terminal"},
+      {"log-every", "run", "log_every",
+       "Plain progress line every N steps when stdout is not a terminal; spectral-norm sigmas of the attention and "
+       "first/last layers of G and D to TensorBoard every N steps"},
       {"eval-every", "run", "eval_every",
        "FID/KID of G_ema (or --weights g) against the data every N steps, into metrics.jsonl; keeps DIR/best (0: never)"},
       {"weights", "run", "weights", "Which weights --eval-every scores: g_ema (the moving average) or g"},
@@ -66,6 +72,49 @@ const std::vector<ConfigFlag>& run_flags() {
   return flags;
 }
 
+// Recorded in config.json's run section like the others (restored on resume).
+const std::vector<ConfigFlag>& distributed_flags() {
+  static const std::vector<ConfigFlag> flags{
+      {"dist-timeout", "run", "dist_timeout", "Seconds a rank waits for the others (joining, each collective) before failing"},
+      {"sync-bn", "run", "sync_bn", "Batch norm statistics of G over all ranks' batches (true/false)"},
+      {"dist-check-every", "run", "dist_check_every",
+       "Check every N steps that all ranks hold identical weights and buffers (0: only at the start)"},
+  };
+  return flags;
+}
+
+// Fields whose change alters what a resumed run computes: refused on resume unless
+// --allow-config-change (the data has its own check and flag). Cadences, retention, the device
+// and the distributed timeouts may change freely.
+bool changes_results(const std::string& section, const std::string& key) {
+  if (section == "model" || section == "train") return true;
+  return section == "run" && (key == "seed" || key == "sync_bn");
+}
+
+// "model.ch (--ch): checkpoint 96, now 64" for each results-changing field whose value differs
+// from the resumed checkpoint's (fields the checkpoint does not record are not compared).
+std::vector<std::string> changed_settings(const nlohmann::json& recorded, const nlohmann::json& config) {
+  std::vector<std::string> changes;
+  for (const auto& [section, values] : config.items()) {
+    if (!values.is_object() || !recorded.contains(section) || !recorded[section].is_object()) continue;
+    for (const auto& [key, value] : values.items()) {
+      if (!changes_results(section, key) || !recorded[section].contains(key)) continue;
+      const nlohmann::json& before = recorded[section][key];
+      const bool same = (before.is_number() && value.is_number()) ? before.get<double>() == value.get<double>()
+                                                                   : before == value;
+      if (same) continue;
+      std::string flag;
+      for (const auto* flags : {&run_flags(), &distributed_flags(), &model_flags(), &train_flags()}) {
+        for (const ConfigFlag& f : *flags) {
+          if (f.section == section && f.key == key) flag = " (--" + f.flag + ")";
+        }
+      }
+      changes.push_back(section + "." + key + flag + ": checkpoint " + before.dump() + ", now " + value.dump());
+    }
+  }
+  return changes;
+}
+
 nlohmann::json default_run_section() {
   return {{"data", ""},        {"steps", 1000},       {"seed", 0},
           {"device", torch::cuda::is_available() ? "cuda" : "cpu"},
@@ -73,7 +122,8 @@ nlohmann::json default_run_section() {
           {"keep", 3},           {"keep_every", 0},   {"log_every", 10},
           {"eval_every", 0},     {"eval_n", 1000},    {"inception", ""},
           {"sampling_stats", "running"}, {"standing_stats", 16},
-          {"weights", "g_ema"},  {"sample_weights", "g_ema"}};
+          {"weights", "g_ema"},  {"sample_weights", "g_ema"},
+          {"dist_timeout", 300.0}, {"sync_bn", true},  {"dist_check_every", 0}};
 }
 
 // The weights of run.sample_weights ("g_ema", "g" or both, comma-separated), in the order given;
@@ -123,6 +173,16 @@ void truncate_metrics(const fs::path& file, int64_t step) {
     }
   }
   checkpoints::write_file_atomic(file, kept);
+}
+
+// "2026-12-04 05:42:50 UTC".
+std::string utc_timestamp() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%d %H:%M:%S UTC", &utc);
+  return text;
 }
 
 bool all_finite(const std::map<std::string, double>& losses) {
@@ -197,14 +257,11 @@ int run_train(int argc, char** argv) {
       "out", "Run directory", cxxopts::value<std::string>())(
       "config", "JSON file with sections run, model, train (as DIR/config.json); flags override it",
       cxxopts::value<std::string>())("resume", "Continue from the latest checkpoint in --out")(
-      "allow-data-change", "With --resume: continue on a dataset whose fingerprint differs from the checkpoint's");
-  options.add_options("Distributed (when started by torchrun: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)")(
-      "dist-timeout", "Seconds a rank waits for the others (joining, each collective) before failing",
-      cxxopts::value<double>()->default_value("300"))(
-      "sync-bn", "Batch norm statistics of G over all ranks' batches (true/false)",
-      cxxopts::value<std::string>()->default_value("true"))(
-      "dist-check-every", "Check every N steps that all ranks hold identical weights and buffers (0: only at the start)",
-      cxxopts::value<int64_t>()->default_value("0"));
+      "allow-data-change", "With --resume: continue on a dataset whose fingerprint differs from the checkpoint's")(
+      "allow-config-change", "With --resume: continue with model, training, seed or sync-bn values that differ "
+                             "from the checkpoint's (without it such a change is refused, naming each field)");
+  add_config_flags(options, "Distributed (when started by torchrun: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT; "
+                            "default: --dist-timeout 300 --sync-bn true --dist-check-every 0)", distributed_flags());
   add_config_flags(options, "Run", run_flags());
   add_config_flags(options, "Model", model_flags());
   add_config_flags(options, "Training", train_flags());
@@ -212,16 +269,11 @@ int run_train(int argc, char** argv) {
   if (!parsed) return 0;
   const auto& args = *parsed;
   const fs::path out = required<std::string>(args, "out");
-  const double dist_timeout = args["dist-timeout"].as<double>();
-  if (!(dist_timeout > 0)) throw UsageError("--dist-timeout must be > 0 seconds");
-  const std::string sync_bn = args["sync-bn"].as<std::string>();
-  if (sync_bn != "true" && sync_bn != "false") throw UsageError("--sync-bn must be true or false, got '" + sync_bn + "'");
-  const int64_t dist_check_every = args["dist-check-every"].as<int64_t>();
-  if (dist_check_every < 0) throw UsageError("--dist-check-every must be >= 0");
   // One trainer per run directory (kernel-released flock, rank 0 only). Taken first when the
   // directory exists, else once everything is validated, just before the first write.
   const auto dist_env = gan::dist_environment();
   const bool locks_run = !dist_env || dist_env->rank == 0;
+  if (locks_run) capture_console();  // into RUN/log.txt once the run is accepted
   std::optional<checkpoints::RunLock> lock;
   if (locks_run && fs::is_directory(out)) {
     lock.emplace(out);
@@ -229,8 +281,11 @@ int run_train(int argc, char** argv) {
   }
 
   // Effective config: defaults <- resumed checkpoint's config <- --config file <- flags.
+  // Model fields nobody set come from the preset of the resolution (model_presets.h): the given
+  // one, else the data's.
   nlohmann::json config = default_session_config();
   config["run"] = default_run_section();
+  std::set<std::string> model_given;  // model fields set by the resumed run, the file or a flag
   std::optional<fs::path> resume_from;
   if (args.count("resume")) {
     try {
@@ -244,8 +299,9 @@ int run_train(int argc, char** argv) {
       throw std::runtime_error(message);
     }
     if (resume_from) {
-      overlay_config(config, with_implied_ema_form(checkpoints::read_manifest(*resume_from)["config"], resume_from->string()),
-                     resume_from->string());
+      const nlohmann::json recorded = checkpoints::read_manifest(*resume_from)["config"];
+      overlay_config(config, with_implied_ema_form(recorded, resume_from->string()), resume_from->string());
+      model_given.merge(model_keys_of(recorded));
     }
   } else if (!checkpoints::list_checkpoints(out).empty()) {
     throw UsageError("'" + out.string() + "' already holds checkpoints: pass --resume to continue that run, "
@@ -254,20 +310,37 @@ int run_train(int argc, char** argv) {
   std::optional<nlohmann::json> before_flags;  // the config as the --config file left it
   if (args.count("config")) {
     const std::string file = args["config"].as<std::string>();
-    overlay_config(config, with_implied_ema_form(read_json_file(file), "config file '" + file + "'"), file);
+    const nlohmann::json json = read_json_file(file);
+    overlay_config(config, with_implied_ema_form(json, "config file '" + file + "'"), file);
+    model_given.merge(model_keys_of(json));
     before_flags = config;
   }
   if (args.count("data")) config["run"]["data"] = args["data"].as<std::string>();
   apply_config_flags(config, args, run_flags());
+  apply_config_flags(config, args, distributed_flags());
   apply_config_flags(config, args, model_flags());
   apply_config_flags(config, args, train_flags());
   imply_ema_form(config, args);
+  const std::optional<int64_t> data_resolution = dataset_resolution(config["run"]["data"].get<std::string>());
+  if (before_flags) {
+    (*before_flags)["model"] = resolve_model_section((*before_flags)["model"], model_given, data_resolution);
+  }
+  model_given.merge(given_model_keys(args));
+  config["model"] = resolve_model_section(config["model"], model_given, data_resolution);
   const auto& run = config["run"];
   if (run["data"].get<std::string>().empty()) throw UsageError("missing required option --data (or run.data in --config)");
   for (const char* key : {"steps", "sample_every", "checkpoint_every", "keep_every", "log_every", "eval_every"}) {
     if (run[key].get<int64_t>() < 0) throw UsageError(std::string("run.") + key + " must be >= 0");
   }
   if (run["eval_n"].get<int64_t>() < 2) throw UsageError("run.eval_n must be >= 2");
+  if (!run["dist_timeout"].is_number() || !(run["dist_timeout"].get<double>() > 0)) {
+    throw UsageError("run.dist_timeout (--dist-timeout) must be > 0 seconds, got " + run["dist_timeout"].dump());
+  }
+  if (!run["sync_bn"].is_boolean()) throw UsageError("run.sync_bn (--sync-bn) must be true or false, got " + run["sync_bn"].dump());
+  if (run["dist_check_every"].get<int64_t>() < 0) throw UsageError("run.dist_check_every (--dist-check-every) must be >= 0");
+  const double dist_timeout = run["dist_timeout"].get<double>();
+  const bool sync_bn = run["sync_bn"].get<bool>();
+  const int64_t dist_check_every = run["dist_check_every"].get<int64_t>();
   try {
     sampling_options(run, 1);
   } catch (const std::exception& e) {
@@ -305,7 +378,7 @@ int run_train(int argc, char** argv) {
   if (main_rank) {
     if (const std::string warning = unused_labels_warning(config); !warning.empty()) std::cerr << warning << std::endl;
   }
-  TrainSession session(config, DistributedOptions{group.get(), sync_bn == "true"});  // opens the data
+  TrainSession session(config, DistributedOptions{group.get(), sync_bn});  // opens the data
   config["model"] = session.model_json();
   config["train"] = session.train_json();
   checkpoints::RetentionPolicy retention{.keep_last = run["keep"].get<int>(), .keep_every = run["keep_every"].get<int64_t>()};
@@ -326,11 +399,24 @@ int run_train(int argc, char** argv) {
                        "' (fingerprint " + current["fingerprint"].dump() +
                        "); pass the original file, or --allow-data-change to continue on this one");
     }
+    const auto changes = changed_settings(with_implied_ema_form(checkpoint.manifest["config"], resume_from->string()), config);
+    if (!changes.empty() && !args.count("allow-config-change")) {
+      std::string message = "the settings differ from the checkpoint's ('" + (*resume_from / "manifest.json").string() +
+                            "'):";
+      for (const auto& change : changes) message += "\n  " + change;
+      throw UsageError(message + "\nleave them out to continue as recorded, or pass --allow-config-change to continue "
+                                 "with the new values");
+    }
     session.load_state(join_state(checkpoint.files));  // throws listing mismatching names/shapes
   }
   if (locks_run && !lock) {
     lock.emplace(out);
     remove_leftovers(out);
+  }
+  if (locks_run) {
+    keep_console_log(out / "log.txt", resume_from ? "=== resumed from " + resume_from->string() + " (step " +
+                                                        std::to_string(step) + ") at " + utc_timestamp() + " ==="
+                                                  : std::string());
   }
   if (!resume_from) console << session.model_summary() << std::endl;
   std::unique_ptr<checkpoints::CheckpointWriter> writer;
@@ -377,6 +463,8 @@ int run_train(int argc, char** argv) {
   if (main_rank) {
     evaluator = std::make_unique<TrainEvaluator>(run, out, session, eval_weights);
     events = std::make_unique<EventWriter>(out / "tensorboard");
+    // Steps after the checkpoint that an earlier process logged are run again: theirs are dropped.
+    if (resume_from) events->add_session_start(step + 1);
   }
   const std::map<std::string, double> learning_rates{{"lr/G", config["train"]["lr_g"].get<double>()},
                                                      {"lr/D", config["train"]["lr_d"].get<double>()}};
@@ -385,6 +473,7 @@ int run_train(int argc, char** argv) {
   const int64_t last_step = run["steps"].get<int64_t>();
   const int64_t sample_every = run["sample_every"].get<int64_t>();
   const int64_t checkpoint_every = run["checkpoint_every"].get<int64_t>();
+  const int64_t log_every = run["log_every"].get<int64_t>();
   ProgressPrinter progress(console, step, last_step, stdout_is_terminal(), run["log_every"].get<int64_t>());
   std::ofstream metrics_log;
   if (main_rank) metrics_log.open(out / "metrics.jsonl", std::ios::app);
@@ -441,7 +530,11 @@ int run_train(int argc, char** argv) {
       scalars["loss/" + name] = value;
     }
     scalars["images_per_second"] = training_seconds > 0 ? static_cast<double>(images) / training_seconds : 0.0;
-    progress.update(step, images, losses);
+    // When and how fast (training time only, as TensorBoard's; evaluations excluded).
+    metrics["time"] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    metrics["images_per_second"] = scalars["images_per_second"];
+    progress.update(step, images, losses, training_seconds);
+    if (main_rank && log_every > 0 && step % log_every == 0) scalars.merge(session.spectral_sigmas());
     std::optional<Scores> scores;
     if (evaluator && evaluator->due(step)) {
       progress.finish();

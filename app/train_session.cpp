@@ -10,11 +10,13 @@
 #include <stdexcept>
 
 #include "app/cli.h"
+#include "app/model_presets.h"
 #include "datasets/loader.h"
 #include "datasets/packed_format.h"
 #include "gan/generator.h"
 #include "gan/model_config.h"
 #include "gan/sampling.h"
+#include "gan/spectral_norm.h"
 #include "gan/summary.h"
 #include "gan/trainer.h"
 
@@ -86,10 +88,9 @@ torch::Device parse_device(const std::string& name) {
 }
 
 nlohmann::json default_session_config() {
-  // The built-in default: the small 32x32 CPU preset.
-  gan::ModelConfig model = gan::ModelConfig::preset(32);
-  model.ch = 32;
-  return {{"model", gan::to_json(model)}, {"train", gan::to_json(gan::TrainConfig{})}};
+  // The built-in default: the small 32x32 CPU preset (the model section is re-derived for the
+  // resolution by resolve_model_section).
+  return {{"model", model_preset(32)}, {"train", gan::to_json(gan::TrainConfig{})}};
 }
 
 const std::vector<ConfigFlag>& model_flags() {
@@ -138,6 +139,22 @@ const std::vector<ConfigFlag>& train_flags() {
       {"diffaug", "train", "diffaug", "DiffAugment policy for D's inputs: any of color,translation,cutout"},
   };
   return flags;
+}
+
+std::set<std::string> given_model_keys(const cxxopts::ParseResult& args) {
+  std::set<std::string> keys;
+  for (const ConfigFlag& flag : model_flags()) {
+    if (args.count(flag.flag)) keys.insert(flag.key);
+  }
+  return keys;
+}
+
+std::set<std::string> model_keys_of(const nlohmann::json& config) {
+  std::set<std::string> keys;
+  if (config.is_object() && config.contains("model") && config["model"].is_object()) {
+    for (const auto& [key, value] : config["model"].items()) keys.insert(key);
+  }
+  return keys;
 }
 
 void imply_ema_form(nlohmann::json& config, const cxxopts::ParseResult& args) {
@@ -404,6 +421,13 @@ nlohmann::json TrainSession::data_fingerprint() const {
   hex << std::hex << impl_->loader->fingerprint();
   return {{"file", impl_->data}, {"fingerprint", hex.str()}, {"count", header.count},
           {"resolution", header.height}};
+}
+
+std::map<std::string, double> TrainSession::spectral_sigmas() {
+  std::map<std::string, double> scalars;
+  for (const auto& [name, sigma] : gan::watched_sigmas(*impl_->trainer.generator())) scalars["sigma/G/" + name] = sigma;
+  for (const auto& [name, sigma] : gan::watched_sigmas(*impl_->trainer.discriminator())) scalars["sigma/D/" + name] = sigma;
+  return scalars;
 }
 
 std::string TrainSession::model_summary() const {

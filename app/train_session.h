@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,11 +21,15 @@ namespace longgan::app {
 // "cpu" or "cuda" (std::runtime_error when no GPU is visible, std::invalid_argument otherwise).
 torch::Device parse_device(const std::string& name);
 
-// {"model": ModelConfig defaults, "train": TrainConfig defaults} as JSON.
+// {"model": the 32 preset (model_preset), "train": TrainConfig defaults} as JSON.
 nlohmann::json default_session_config();
 // Flags of the model and training sections (e.g. --ch -> model.ch, --batch -> train.batch).
 const std::vector<ConfigFlag>& model_flags();
 const std::vector<ConfigFlag>& train_flags();
+// The model keys of the model flags given in `args`.
+std::set<std::string> given_model_keys(const cxxopts::ParseResult& args);
+// The keys of a config's "model" section (none when it has none).
+std::set<std::string> model_keys_of(const nlohmann::json& config);
 // After apply_config_flags: the EMA form the given flags imply when --ema is not given (--ema-kimg,
 // --ema-rampup: half_life; --ema-decay, --ema-start: decay); flags of both forms are a UsageError.
 void imply_ema_form(nlohmann::json& config, const cxxopts::ParseResult& args);
@@ -96,6 +101,9 @@ class TrainSession {
   nlohmann::json model_json() const;
   nlohmann::json train_json() const;
   nlohmann::json data_fingerprint() const;
+  // TensorBoard scalars "sigma/G/<layer>" and "sigma/D/<layer>": the spectral norms of the
+  // attention and first/last layers (gan::watched_sigmas; training state unchanged).
+  std::map<std::string, double> spectral_sigmas();
   // The model summary table of the networks being trained.
   std::string model_summary() const;
 

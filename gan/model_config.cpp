@@ -1,5 +1,7 @@
 #include "gan/model_config.h"
 
+#include "gan/config_field.h"
+
 #include <algorithm>
 #include <cmath>
 #include <sstream>
@@ -179,15 +181,10 @@ ModelConfig model_config_from_json(const nlohmann::json& json) {
       throw std::invalid_argument("model config: unknown key \"" + key + "\"; known keys: " + names);
     }
   }
-  ModelConfig config = ModelConfig::preset(json.value("resolution", int64_t{128}));
-  auto read = [&](const char* key, auto& field) {
-    if (!json.contains(key)) return;
-    try {
-      json.at(key).get_to(field);
-    } catch (const nlohmann::json::exception& error) {
-      throw std::invalid_argument(std::string("model config: ") + key + ": wrong type (" + error.what() + ")");
-    }
-  };
+  auto read = [&](const char* key, auto& field) { read_config_field(json, "model", key, field); };
+  int64_t resolution = 128;
+  read("resolution", resolution);
+  ModelConfig config = ModelConfig::preset(resolution);
   read("ch", config.ch);
   read("z_dim", config.z_dim);
   read("shared_dim", config.shared_dim);

@@ -1,5 +1,9 @@
 #include "gan/spectral_norm.h"
 
+#include <functional>
+#include <utility>
+#include <vector>
+
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -76,6 +80,24 @@ double SNLinearImpl::estimate_sigma(int64_t iterations) {
 }
 
 at::Tensor SNLinearImpl::forward(const at::Tensor& x) { return at::linear(x, normalized_weight(), bias); }
+
+std::map<std::string, double> watched_sigmas(torch::nn::Module& network) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::pair<std::string, std::function<double()>>> layers;
+  for (const auto& item : network.named_modules()) {
+    if (auto* conv = dynamic_cast<SNConv2dImpl*>(item.value().get())) {
+      layers.emplace_back(item.key(), [conv] { return conv->estimate_sigma(0); });
+    } else if (auto* linear = dynamic_cast<SNLinearImpl*>(item.value().get())) {
+      layers.emplace_back(item.key(), [linear] { return linear->estimate_sigma(0); });
+    }
+  }
+  std::map<std::string, double> sigmas;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto& [name, sigma] = layers[i];
+    if (i == 0 || i + 1 == layers.size() || name.starts_with("attention.")) sigmas[name] = sigma();
+  }
+  return sigmas;
+}
 
 SNEmbeddingImpl::SNEmbeddingImpl(int64_t classes, int64_t dim) {
   weight = register_parameter("weight", torch::empty({classes, dim}));

@@ -7,6 +7,9 @@
 // by when it normalizes u and v. It is configuration, not state (nothing of it is checkpointed).
 #include <torch/torch.h>
 
+#include <map>
+#include <string>
+
 #include "attention/autocast_off.h"
 
 namespace longgan::gan {
@@ -55,6 +58,11 @@ struct SNLinearImpl : torch::nn::Module {
   at::Tensor weight, bias, u;
 };
 TORCH_MODULE(SNLinear);
+
+// Sigma of the spectrally normalized layers worth watching in `network` (BigGAN logs them): the
+// first and the last SNConv2d/SNLinear and every one under "attention.", named as in
+// named_modules(). Computed from the stored u without updating it (training is unchanged).
+std::map<std::string, double> watched_sigmas(torch::nn::Module& network);
 
 // Class embedding whose table [classes, dim] is spectrally normalized (BigGAN's D projection).
 struct SNEmbeddingImpl : torch::nn::Module {

@@ -1,5 +1,7 @@
 #include "gan/trainer.h"
 
+#include "gan/config_field.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
 
@@ -155,28 +157,7 @@ TrainConfig train_config_from_json(const nlohmann::json& section) {
       throw std::invalid_argument("train config: unknown key \"" + key + "\"; known keys: " + names);
     }
   }
-  auto read = [&](const char* key, auto& field) {
-    if (!json.contains(key)) return;
-    const nlohmann::json& value = json.at(key);
-    using Field = std::decay_t<decltype(field)>;
-    bool ok = false;
-    if constexpr (std::is_same_v<Field, std::string>) {
-      ok = value.is_string();
-    } else if constexpr (std::is_same_v<Field, bool>) {
-      ok = value.is_boolean();
-    } else if constexpr (std::is_floating_point_v<Field>) {
-      ok = value.is_number();
-    } else if constexpr (std::is_unsigned_v<Field>) {
-      ok = value.is_number_unsigned();
-    } else {
-      ok = value.is_number_integer();
-    }
-    if (!ok) {
-      throw std::invalid_argument(std::string("train config: ") + key + ": wrong type (got " + value.dump() +
-                                  ", expected " + defaults.at(key).type_name() + ")");
-    }
-    value.get_to(field);
-  };
+  auto read = [&](const char* key, auto& field) { read_config_field(json, "train", key, field); };
   read("batch", config.batch);
   read("lr_g", config.lr_g);
   read("lr_d", config.lr_d);

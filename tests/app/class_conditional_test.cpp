@@ -66,6 +66,17 @@ TEST(PrepareClasses, LabelsAreStoredAndBadCountsAreUsageErrors) {
   checkpoints::remove_tree(dir);
 }
 
+TEST(TrainClasses, DefaultSyntheticDataIsUnlabelledAndTrainsWithoutAWarning) {
+  const fs::path dir = fresh_dir("train_default_synthetic");
+  const fs::path data = synthetic_data(dir / "default", "");
+  // The file of --classes 1 (one class, the same images), byte for byte.
+  EXPECT_EQ(checkpoints::read_file(data), checkpoints::read_file(synthetic_data(dir / "one", "1")));
+  auto run = tiny_train(data, dir / "run", 1);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(run.output.find("warning"), std::string::npos) << run.output;
+  checkpoints::remove_tree(dir);
+}
+
 TEST(TrainClasses, WarnsOnceWhenLabelledDataTrainsAnUnconditionalModel) {
   const fs::path dir = fresh_dir("train_label_warning");
   const fs::path labelled = synthetic_data(dir / "labelled", "3");

@@ -41,6 +41,10 @@ std::filesystem::path fresh_dir(const std::string& name);
 // same step and hold the same files and names with equal tensors.
 void expect_identical_checkpoints(const std::filesystem::path& a, const std::filesystem::path& b);
 
+// The lines of a run's metrics.jsonl without their timing fields ("time", "images_per_second"):
+// what a resumed run must reproduce exactly.
+std::string metrics_without_timing(const std::filesystem::path& metrics_jsonl);
+
 // `args` followed by `more`.
 inline std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
   args.insert(args.end(), more.begin(), more.end());

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <sstream>
 
 #include "checkpoints/atomic_file.h"
 #include "checkpoints/checkpoint.h"
@@ -32,6 +33,19 @@ void expect_identical_checkpoints(const std::filesystem::path& a, const std::fil
       EXPECT_TRUE(torch::equal(tensor, other.at(name))) << file << "/" << name << " differs";
     }
   }
+}
+
+std::string metrics_without_timing(const std::filesystem::path& metrics_jsonl) {
+  std::istringstream lines(checkpoints::read_file(metrics_jsonl));
+  std::string line, kept;
+  while (std::getline(lines, line)) {
+    auto entry = nlohmann::json::parse(line);
+    EXPECT_TRUE(entry.contains("time") && entry.contains("images_per_second")) << line;
+    entry.erase("time");
+    entry.erase("images_per_second");
+    kept += entry.dump() + "\n";
+  }
+  return kept;
 }
 
 namespace {

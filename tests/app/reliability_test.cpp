@@ -113,6 +113,8 @@ TEST(RunReliability, NonFiniteOptimizerStateIsNotCheckpointed) {
   auto result = run_longgan(tiny_train(run, 4), {"LONGGAN_TEST_INF_IN_STATE_AT_STEP=4"});
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, "non-finite training state at step 4")) << result.output;
+  // The error that ended the run is in its log too.
+  EXPECT_TRUE(contains(checkpoints::read_file(run / "log.txt"), "non-finite training state at step 4"));
   EXPECT_TRUE(contains(result.output, "exp_avg_sq")) << result.output;
   EXPECT_TRUE(contains(result.output, "Last good checkpoint: " + (run / "step-000002").string())) << result.output;
   EXPECT_FALSE(fs::exists(run / "step-000004"));
@@ -124,11 +126,17 @@ TEST(RunReliability, RefusedResumeWritesNothing) {
   fs::path run = fresh_dir("rel_refused");
   ASSERT_EQ(run_longgan(tiny_train(run, 2)).exit_code, 0);
   const std::string config = checkpoints::read_file(run / "config.json");
+  const std::string log = checkpoints::read_file(run / "log.txt");
   const auto written = fs::last_write_time(run / "config.json");
+  // Refused for the changed setting, and (allowed) for the weights that do not fit: nothing written.
   auto result = run_longgan(with(tiny_train(run, 4), {"--resume", "--ch", "16"}));
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_TRUE(contains(result.output, "model.ch (--ch)")) << result.output;
+  result = run_longgan(with(tiny_train(run, 4), {"--resume", "--ch", "16", "--allow-config-change"}));
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, "shape")) << result.output;
   EXPECT_EQ(checkpoints::read_file(run / "config.json"), config);
+  EXPECT_EQ(checkpoints::read_file(run / "log.txt"), log);
   EXPECT_EQ(fs::last_write_time(run / "config.json"), written);
   checkpoints::remove_tree(run);
 }

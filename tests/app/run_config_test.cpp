@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iostream>
+#include <sstream>
+
 #include "app/checkpoint_io.h"
 #include "app/cli.h"
 #include "app/progress.h"
@@ -99,6 +103,31 @@ TEST(Progress, PlainLinesEveryNSteps) {
   EXPECT_NE(text.find("loss_D 1.0000"), std::string::npos) << text;
   EXPECT_NE(text.find("img/s"), std::string::npos) << text;
   EXPECT_EQ(text.find('\r'), std::string::npos) << text;
+}
+
+TEST(Progress, ImgPerSecondCountsTrainingTimeOnly) {
+  std::ostringstream out;
+  ProgressPrinter progress(out, 0, 1, /*interactive=*/false, /*line_every=*/1);
+  progress.update(1, 100, {}, /*training_seconds=*/4.0);  // 25 img/s, whatever the wall time was
+  EXPECT_NE(out.str().find("25.0 img/s"), std::string::npos) << out.str();
+}
+
+TEST(Progress, CountProgressShowsPercentageAndEtaWithOneLinePerTenSeconds) {
+  std::ostringstream captured;
+  std::streambuf* original = std::cerr.rdbuf(captured.rdbuf());
+  {
+    CountProgress progress("features");  // stderr is not a terminal under ctest: plain lines
+    progress.update(10, 200);
+    progress.update(50, 200);  // within 10 s of the last line: not printed
+    progress.update(200, 200);
+  }
+  std::cerr.rdbuf(original);
+  const std::string text = captured.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
+  EXPECT_NE(text.find("features: 10/200 images (5%), "), std::string::npos) << text;
+  EXPECT_NE(text.find(", ETA "), std::string::npos) << text;
+  EXPECT_NE(text.find("features: 200/200 images (100%)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("50/200"), std::string::npos) << text;
 }
 
 }  // namespace

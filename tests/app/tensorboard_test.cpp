@@ -81,5 +81,32 @@ TEST(TensorBoard, TheRealReaderReadsScalarsAndImages) {
   checkpoints::remove_tree(dir);
 }
 
+TEST(TensorBoard, RestartMarkerReplacesTheStepsAResumedRunRepeats) {
+  if (!python_imports("tensorboard")) {
+    GTEST_SKIP() << python_executable() << " cannot import tensorboard (scripts/setup.sh installs it): not checked";
+  }
+  const fs::path dir = fresh_dir("tensorboard_restart");
+  {
+    EventWriter crashed(dir);  // ran to step 4, its last checkpoint at step 2
+    for (int64_t step = 1; step <= 4; ++step) crashed.add_scalars(step, {{"loss/g", static_cast<double>(step)}});
+  }
+  {
+    EventWriter resumed(dir);
+    resumed.add_session_start(3);
+    for (int64_t step = 3; step <= 5; ++step) resumed.add_scalars(step, {{"loss/g", 10.0 * static_cast<double>(step)}});
+  }
+  const fs::path script = dir / "read_events.py";
+  checkpoints::write_file_atomic(script, kReader);
+  auto result = run_program(python_executable(), {script.string(), dir.string()});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const std::string& out = result.output;
+  const std::string expected =
+      "scalar loss/g 1 1.0\nscalar loss/g 2 2.0\nscalar loss/g 3 30.0\nscalar loss/g 4 40.0\nscalar loss/g 5 50.0\n";
+  EXPECT_NE(out.find(expected), std::string::npos) << out;  // in order, each step once, the resumed values
+  EXPECT_EQ(out.find("scalar loss/g 3 3.0"), std::string::npos) << out;
+  EXPECT_EQ(out.find("scalar loss/g 4 4.0"), std::string::npos) << out;
+  checkpoints::remove_tree(dir);
+}
+
 }  // namespace
 }  // namespace longgan::app::testing

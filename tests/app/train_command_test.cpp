@@ -50,6 +50,12 @@ TEST(TrainCommand, WritesRunFilesAndCheckpointThatLoads) {
   EXPECT_TRUE(fs::exists(run / "samples" / "step-000002.png"));
   auto metrics = checkpoints::read_file(run / "metrics.jsonl");
   EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 2) << metrics;
+  // Each line says when (unix seconds) and how fast (training images per second).
+  const auto last = nlohmann::json::parse(metrics.substr(metrics.rfind('\n', metrics.size() - 2) + 1));
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_GT(last["time"].get<double>(), now - 600) << last;
+  EXPECT_LE(last["time"].get<double>(), now) << last;
+  EXPECT_GT(last["images_per_second"].get<double>(), 0) << last;
   auto checkpoint = checkpoints::read_checkpoint(run);
   EXPECT_EQ(checkpoint.step, 2);
   EXPECT_EQ(checkpoint.manifest["attention"]["type"], "smyrf");
@@ -70,7 +76,17 @@ TEST(TrainCommand, ResumeIsBitExact) {
   auto result = run_longgan(with(tiny_train(resumed, 4), {"--resume"}));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   expect_identical_checkpoints(straight, resumed);
-  EXPECT_EQ(checkpoints::read_file(straight / "metrics.jsonl"), checkpoints::read_file(resumed / "metrics.jsonl"));
+  EXPECT_EQ(metrics_without_timing(straight / "metrics.jsonl"), metrics_without_timing(resumed / "metrics.jsonl"));
+  // log.txt keeps what both processes printed, the resumed part after a marker.
+  const std::string log = checkpoints::read_file(resumed / "log.txt");
+  const size_t marker = log.find("=== resumed from " + (resumed / "step-000002").string() + " (step 2) at ");
+  ASSERT_NE(marker, std::string::npos) << log;
+  EXPECT_NE(log.find("total D"), std::string::npos) << log;  // the first process's model summary
+  EXPECT_LT(log.find("done: step 2"), marker) << log;
+  EXPECT_GT(log.find("done: step 4"), marker) << log;
+  EXPECT_NE(log.find("data verified"), std::string::npos) << log;  // printed before the run was accepted
+  EXPECT_EQ(log.find('\r'), std::string::npos) << log;
+  EXPECT_EQ(log.find('\x1b'), std::string::npos) << log;
   checkpoints::remove_tree(straight);
   checkpoints::remove_tree(resumed);
 }
@@ -146,11 +162,45 @@ TEST(TrainCommand, ResumeWithAnotherModelConfigNamesTheMismatch) {
   fs::path run = fresh_dir("train_mismatch");
   ASSERT_EQ(run_longgan(tiny_train(run, 2)).exit_code, 0);
   auto result = run_longgan(with(tiny_train(run, 4), {"--resume", "--ch", "16"}));
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find("model.ch (--ch): checkpoint 8, now 16"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("--allow-config-change"), std::string::npos) << result.output;
+  // Allowed, the weights of the checkpoint still do not fit the wider model: named by shape.
+  result = run_longgan(with(tiny_train(run, 4), {"--resume", "--ch", "16", "--allow-config-change"}));
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_NE(result.output.find("shape"), std::string::npos) << result.output;
   auto again = run_longgan(tiny_train(run, 4));  // no --resume into a run with checkpoints
   EXPECT_EQ(again.exit_code, 2) << again.output;
   EXPECT_NE(again.output.find("--resume"), std::string::npos) << again.output;
+  checkpoints::remove_tree(run);
+}
+
+TEST(TrainCommand, DistributedSettingsAreRecordedAndAResumeKeepsThem) {
+  prepare_dataset();
+  if (::testing::Test::HasFatalFailure()) return;
+  fs::path run = fresh_dir("train_record");
+  auto first = run_longgan(with(tiny_train(run, 2), {"--sync-bn", "0", "--dist-timeout", "60", "--dist-check-every", "5"}));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  auto config = nlohmann::json::parse(checkpoints::read_file(run / "config.json"));
+  EXPECT_EQ(config["run"]["sync_bn"], false);
+  EXPECT_EQ(config["run"]["dist_timeout"], 60.0);
+  EXPECT_EQ(config["run"]["dist_check_every"], 5);
+  // Resumed without the flags: the recorded values, not the defaults.
+  ASSERT_EQ(run_longgan(with(tiny_train(run, 4), {"--resume"})).exit_code, 0);
+  config = nlohmann::json::parse(checkpoints::read_file(run / "config.json"));
+  EXPECT_EQ(config["run"]["sync_bn"], false);
+  EXPECT_EQ(config["run"]["dist_check_every"], 5);
+  // A value that changes results is refused by name (all of them at once); timeouts may change.
+  auto changed = run_longgan(with(tiny_train(run, 6), {"--resume", "--sync-bn", "true", "--lr-g", "0.001",
+                                                       "--dist-timeout", "30"}));
+  EXPECT_EQ(changed.exit_code, 2) << changed.output;
+  EXPECT_NE(changed.output.find("run.sync_bn (--sync-bn): checkpoint false, now true"), std::string::npos) << changed.output;
+  EXPECT_NE(changed.output.find("train.lr_g (--lr-g): checkpoint"), std::string::npos) << changed.output;
+  EXPECT_EQ(changed.output.find("dist_timeout"), std::string::npos) << changed.output;
+  EXPECT_EQ(checkpoints::read_checkpoint(run).step, 4);
+  auto allowed = run_longgan(with(tiny_train(run, 6), {"--resume", "--sync-bn", "true", "--allow-config-change"}));
+  ASSERT_EQ(allowed.exit_code, 0) << allowed.output;
+  EXPECT_EQ(nlohmann::json::parse(checkpoints::read_file(run / "config.json"))["run"]["sync_bn"], true);
   checkpoints::remove_tree(run);
 }
 

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include "gan/discriminator.h"
+#include "gan/spectral_norm.h"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -186,6 +189,43 @@ TEST(GeneratorDiscriminator, SnEpsReachesEverySpectralNorm) {
   const at::Tensor images = torch::rand({2, 3, 32, 32}) * 2 - 1;
   const at::Tensor labels = torch::zeros({2}, at::kLong);
   EXPECT_FALSE(at::allclose(plain->forward(images, labels), floored->forward(images, labels)));
+}
+
+}  // namespace
+}  // namespace longgan::gan
+
+namespace longgan::gan {
+namespace {
+
+TEST(GeneratorDiscriminator, WatchedSigmasAreTheAttentionAndEndLayersAndLeaveTheStateAlone) {
+  ModelConfig config = tiny(32, 8);  // G attention at 32, D attention at 16
+  torch::manual_seed(0);
+  Generator g(config);
+  Discriminator d(config);
+  g->train();
+  std::vector<at::Tensor> before;
+  for (const auto& buffer : g->buffers()) before.push_back(buffer.clone());
+  const auto sigmas = watched_sigmas(*g);
+  std::vector<std::string> names;
+  for (const auto& [name, sigma] : sigmas) {
+    names.push_back(name);
+    EXPECT_TRUE(std::isfinite(sigma) && sigma > 0) << name << " " << sigma;
+  }
+  // G's attention follows block 2 (32x32); the layers are its four 1x1 convs.
+  EXPECT_EQ(names, (std::vector<std::string>{"attention.2.g", "attention.2.o", "attention.2.phi",
+                                             "attention.2.theta", "linear", "out_conv"}));
+  // The value is u^T W v of the stored u: the sigma the next forward divides by before its update.
+  auto* linear = g->linear.get();
+  at::Tensor u = linear->u.clone();
+  EXPECT_NEAR(sigmas.at("linear"), spectral_sigma(linear->weight.detach(), u, 0).item<double>(), 1e-6);
+  const auto buffers = g->buffers();
+  for (size_t i = 0; i < buffers.size(); ++i) EXPECT_TRUE(at::equal(buffers[i], before[i])) << i;
+  const auto d_sigmas = watched_sigmas(*d);
+  EXPECT_EQ(std::count_if(d_sigmas.begin(), d_sigmas.end(),
+                          [](const auto& item) { return item.first.starts_with("attention."); }),
+            4);
+  EXPECT_TRUE(d_sigmas.contains("linear"));  // D's last SN layer before the class projection
+  EXPECT_TRUE(d_sigmas.contains("blocks.0.conv1"));
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "gan/model_config.h"
+#include "gan/trainer.h"
 
 #include <gtest/gtest.h>
 
@@ -109,6 +110,23 @@ TEST(ModelConfig, SharedEmbeddingAndSnEpsDefaultsAndErrors) {
   ModelConfig infinite = ModelConfig::preset(32);
   infinite.sn_eps = std::numeric_limits<double>::infinity();
   EXPECT_THROW(infinite.validate(), std::invalid_argument);
+}
+
+TEST(ModelConfig, FieldsAreReadStrictlyAsTheTrainSection) {
+  // A fraction for an integer is refused, not truncated (96.5 once became ch 96), as in the train section.
+  EXPECT_EQ(error_of({{"resolution", 32}, {"ch", 96.5}}), "model config: ch: wrong type (got 96.5, expected an integer)");
+  EXPECT_EQ(error_of({{"resolution", 32.0}}), "model config: resolution: wrong type (got 32.0, expected an integer)");
+  EXPECT_NE(error_of({{"resolution", 32}, {"g_attn", {16.5}}}).find("g_attn: wrong type (got [16.5], expected a list of integers)"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"resolution", 32}, {"key_pool", 1}}).find("key_pool: wrong type (got 1, expected true or false)"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"resolution", 32}, {"heads", "1"}}).find("heads: wrong type"), std::string::npos);
+  try {
+    train_config_from_json({{"batch", 1.5}});
+    ADD_FAILURE() << "batch 1.5 accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "train config: batch: wrong type (got 1.5, expected an integer)");
+  }
 }
 
 }  // namespace
