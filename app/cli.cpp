@@ -4,7 +4,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "app/train_session.h"
+#include "app/checkpoint_generator.h"
+#include "app/session_config.h"
 
 namespace longgan::app {
 

@@ -9,9 +9,9 @@
 #include <memory>
 #include <string>
 
-#include "gan/fid.h"
-#include "gan/image_set_features.h"
-#include "gan/inception.h"
+#include "gan/fid/fid.h"
+#include "gan/fid/image_set_features.h"
+#include "gan/fid/inception.h"
 
 namespace longgan::app {
 

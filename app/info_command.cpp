@@ -12,7 +12,7 @@
 #include "app/cli.h"
 #include "app/model_presets.h"
 #include "app/run_config.h"
-#include "app/train_session.h"
+#include "app/session_config.h"
 #include "checkpoints/checkpoint.h"
 #include "datasets/packed_format.h"
 

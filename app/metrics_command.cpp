@@ -7,7 +7,8 @@
 
 #include "app/cli.h"
 #include "app/evaluation.h"
-#include "app/train_session.h"
+#include "app/checkpoint_generator.h"
+#include "app/session_config.h"
 #include "checkpoints/atomic_file.h"
 #include "checkpoints/checkpoint.h"
 

@@ -6,7 +6,7 @@
 
 #include "app/cli.h"
 #include "app/image_grid.h"
-#include "app/train_session.h"
+#include "app/checkpoint_generator.h"
 #include "checkpoints/atomic_file.h"
 #include "checkpoints/checkpoint.h"
 

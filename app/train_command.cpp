@@ -33,12 +33,13 @@
 #include "app/signals.h"
 #include "app/tensorboard.h"
 #include "app/train_evaluator.h"
+#include "app/session_config.h"
 #include "app/train_session.h"
 #include "checkpoints/atomic_file.h"
 #include "checkpoints/checkpoint.h"
 #include "checkpoints/rng_state.h"
 #include "checkpoints/run_lock.h"
-#include "gan/process_group.h"
+#include "gan/distributed/process_group.h"
 #include "gan/trainer.h"
 
 namespace longgan::app {

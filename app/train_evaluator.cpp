@@ -3,6 +3,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "app/session_config.h"
+
 namespace longgan::app {
 namespace fs = std::filesystem;
 

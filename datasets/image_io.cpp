@@ -150,10 +150,21 @@ std::optional<RgbImage> decode_rgb_image(const std::filesystem::path& path, std:
 #endif
 }
 
+std::string encode_png(const uint8_t* hwc, int height, int width, int channels) {
+  check("a PNG", height, width, channels);
+  std::string bytes;
+  if (stbi_write_png_to_func(append, &bytes, width, height, channels, hwc, width * channels) == 0) {
+    throw std::runtime_error("cannot encode a " + std::to_string(width) + "x" + std::to_string(height) + " PNG");
+  }
+  return bytes;
+}
+
 void write_png(const std::string& path, const uint8_t* hwc, int height, int width, int channels) {
   check(path, height, width, channels);
   std::string bytes;
-  if (stbi_write_png_to_func(append, &bytes, width, height, channels, hwc, width * channels) == 0) {
+  try {
+    bytes = encode_png(hwc, height, width, channels);
+  } catch (const std::runtime_error&) {
     throw std::runtime_error("cannot encode PNG for '" + path + "'");
   }
   checkpoints::write_file_atomic(path, bytes);

@@ -24,6 +24,9 @@ std::optional<RgbImage> decode_rgb_image(const std::filesystem::path& path, std:
 // Other formats: "". decode_rgb_image checks this first (libjpeg only warns about cut data).
 std::string image_structure_problem(const std::string& bytes);
 
+// The PNG file bytes of an 8-bit image (HWC, channels 1, 3 or 4): the one PNG encoder of the
+// project (sample grids, sample PNGs, TensorBoard images). std::invalid_argument for bad sizes.
+std::string encode_png(const uint8_t* hwc, int height, int width, int channels);
 // Writes an 8-bit image (HWC, channels 1, 3 or 4) as PNG. Throws std::runtime_error naming the path.
 void write_png(const std::string& path, const uint8_t* hwc, int height, int width, int channels);
 // Same as JPEG with the given quality in [1, 100].

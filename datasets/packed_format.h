@@ -24,7 +24,7 @@ inline constexpr uint32_t kPackedChannels = 3;  // records are RGB
 // The checksum algorithm of a format version: XXH3-64 from version 2, word-wise FNV-1a in version 1.
 checkpoints::ChecksumAlgorithm packed_checksum_algorithm(uint32_t version);
 
-// Word-wise FNV-1a (checkpoints::fnv1a64_words), the format-1 hash; gan/inception.cpp names the
+// Word-wise FNV-1a (checkpoints::fnv1a64_words), the format-1 hash; gan/fid/inception.cpp names the
 // Inception file's fingerprint with it.
 inline uint64_t fnv1a64(const uint8_t* data, size_t size, uint64_t seed = checkpoints::kFnvOffsetBasis) {
   return checkpoints::fnv1a64_words(data, size, seed);

@@ -1,6 +1,6 @@
 #include "gan/conditional_batch_norm.h"
 
-#include "gan/sync_batch_norm.h"
+#include "gan/distributed/sync_batch_norm.h"
 
 namespace longgan::gan {
 

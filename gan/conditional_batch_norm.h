@@ -9,7 +9,7 @@
 //           [n_classes, channels] of this layer's own.
 #include <torch/torch.h>
 
-#include "gan/process_group.h"
+#include "gan/distributed/process_group.h"
 #include "gan/spectral_norm.h"
 
 namespace longgan::gan {
@@ -26,7 +26,7 @@ struct ConditionalBatchNormImpl : torch::nn::Module {
   torch::nn::BatchNorm2d bn{nullptr};
   SNLinear gain{nullptr}, bias{nullptr};                            // vector: "gain", "bias"
   torch::nn::Embedding gain_table{nullptr}, bias_table{nullptr};    // classes: "gain", "bias"
-  // Set: the batch statistics are those of all ranks (gan/sync_batch_norm.h). Not owned.
+  // Set: the batch statistics are those of all ranks (gan/distributed/sync_batch_norm.h). Not owned.
   ProcessGroup* group = nullptr;
 };
 TORCH_MODULE(ConditionalBatchNorm);

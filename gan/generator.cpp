@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <string>
 
-#include "gan/sync_batch_norm.h"
+#include "gan/distributed/sync_batch_norm.h"
 
 namespace longgan::gan {
 

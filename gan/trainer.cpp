@@ -17,6 +17,8 @@
 #include "gan/ema.h"
 #include "gan/init.h"
 #include "gan/losses.h"
+#include "gan/module_state.h"
+#include "gan/random_streams.h"
 #include "gan/sampling.h"
 
 namespace longgan::gan {
@@ -64,17 +66,6 @@ std::vector<std::pair<std::string, at::Tensor>> named_params(const torch::nn::Mo
   return result;
 }
 
-void add_module_state(std::map<std::string, at::Tensor>& out, const std::string& prefix,
-                      const torch::nn::Module& module) {
-  for (const auto& item : module.named_parameters()) out[prefix + item.key()] = item.value();
-  for (const auto& item : module.named_buffers()) out[prefix + item.key()] = item.value();
-}
-
-std::string shape_text(const at::Tensor& t) {
-  std::ostringstream text;
-  text << t.sizes() << " " << t.scalar_type();
-  return text.str();
-}
 
 }  // namespace
 
@@ -182,11 +173,11 @@ TrainConfig train_config_from_json(const nlohmann::json& section) {
 
 GanTrainer::GanTrainer(ModelConfig model, TrainConfig train, torch::Device device)
     : model_(std::move(model)), train_(std::move(train)), device_(device),
-      rng_(at::make_generator<at::CPUGeneratorImpl>(train_.seed)) {
+      rng_(at::make_generator<at::CPUGeneratorImpl>(stream_seed(train_.seed, RandomStream::Training))) {
   model_.validate();
   train_.validate();
   diffaug_ = parse_diff_augment_policy(train_.diffaug);
-  with_seeded_global_generator(train_.seed, [&] {
+  with_seeded_global_generator(stream_seed(train_.seed, RandomStream::WeightInit), [&] {
     g_ = Generator(model_);
     g_ema_ = Generator(model_);
     d_ = Discriminator(model_);
@@ -211,7 +202,8 @@ at::Tensor GanTrainer::render(Weights weights, const at::Tensor& z, const at::Te
   if (!renderer.sampler) renderer.sampler = std::make_unique<EmaSampler>(model_, device_);
   if (!renderer.fresh) {
     // Its own seed: the standing passes draw nothing from the training generator.
-    renderer.sampler->load(weights == Weights::G ? g_ : g_ema_, sampling_, train_.seed ^ 0x5a3d1e5c0ffee123ULL);
+    renderer.sampler->load(weights == Weights::G ? g_ : g_ema_, sampling_,
+                           stream_seed(train_.seed, RandomStream::StandingStatistics));
     renderer.fresh = true;
   }
   return renderer.sampler->generate(z, labels, std::move(hashes));
@@ -329,10 +321,9 @@ at::Tensor GanTrainer::augment(const at::Tensor& images, int64_t groups) {
 }
 
 std::map<std::string, at::Tensor> GanTrainer::live_state() const {
-  std::map<std::string, at::Tensor> state;
-  add_module_state(state, "G.", *g_);
-  add_module_state(state, "G_ema.", *g_ema_);
-  add_module_state(state, "D.", *d_);
+  std::map<std::string, at::Tensor> state = module_state(*g_, "G.");
+  state.merge(module_state(*g_ema_, "G_ema."));
+  state.merge(module_state(*d_, "D."));
   for (const auto& [name, tensor] : optim_g_->state()) state["optim_G." + name] = tensor;
   for (const auto& [name, tensor] : optim_d_->state()) state["optim_D." + name] = tensor;
   return state;
@@ -358,21 +349,7 @@ void GanTrainer::load_state(const std::map<std::string, at::Tensor>& saved) {
   }
   std::map<std::string, at::Tensor> live = live_state();
   std::map<std::string, at::Tensor> expected = this->state();  // shapes and dtypes of every entry
-  std::vector<std::string> problems;
-  for (const auto& [name, tensor] : expected) {
-    auto it = state.find(name);
-    if (it == state.end()) {
-      problems.push_back("missing " + name + " " + shape_text(tensor));
-    } else if (!it->second.defined() || it->second.sizes() != tensor.sizes()) {
-      problems.push_back("shape mismatch " + name + ": expected " + shape_text(tensor) + ", got " +
-                         (it->second.defined() ? shape_text(it->second) : std::string("undefined")));
-    }
-  }
-  for (const auto& [name, tensor] : state) {
-    if (!expected.contains(name)) {
-      problems.push_back("unexpected " + name + " " + (tensor.defined() ? shape_text(tensor) : "undefined"));
-    }
-  }
+  const std::vector<std::string> problems = state_mismatches(expected, state);
   if (!problems.empty()) {
     std::string message = "trainer state does not match this model (" + std::to_string(problems.size()) +
                           " problems; was it saved with another model config?):";

@@ -2,7 +2,7 @@
 // labels would go unused, and `sample --class K` / `--per-class` on tiny 32x32 models (ch 8, CPU).
 #include <gtest/gtest.h>
 
-#include "app/train_session.h"
+#include "app/checkpoint_generator.h"
 #include "checkpoints/atomic_file.h"
 #include "checkpoints/checkpoint.h"
 #include "datasets/packed_format.h"

@@ -12,7 +12,7 @@
 
 #include "checkpoints/atomic_file.h"
 #include "checkpoints/checkpoint.h"
-#include "gan/process_group.h"
+#include "gan/distributed/process_group.h"
 #include "tests/free_port.h"
 #include "tests/app/cli_test_util.h"
 

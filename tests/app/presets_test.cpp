@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "app/run_config.h"
-#include "app/train_session.h"
+#include "app/session_config.h"
 #include "gan/discriminator.h"
 #include "gan/generator.h"
 #include "gan/model_config.h"

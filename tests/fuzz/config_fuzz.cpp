@@ -10,7 +10,7 @@
 
 #include "app/cli.h"
 #include "app/run_config.h"
-#include "app/train_session.h"
+#include "app/session_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/longgan-config-fuzz-" + std::to_string(::getpid()) + ".json";

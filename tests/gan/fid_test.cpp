@@ -1,5 +1,5 @@
 // FID and KID math on feature vectors (no network): known answers, symmetry, monotonicity.
-#include "gan/fid.h"
+#include "gan/fid/fid.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // Inception features of packed datasets (cached beside them) and image folders.
-#include "gan/image_set_features.h"
+#include "gan/fid/image_set_features.h"
 
 #include <gtest/gtest.h>
 

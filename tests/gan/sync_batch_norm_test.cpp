@@ -1,6 +1,6 @@
 // Cross-replica batch norm and gradient averaging over a 2-rank Gloo group (two threads of this
 // process on a localhost TCPStore) against single-process batch norm on the whole batch.
-#include "gan/sync_batch_norm.h"
+#include "gan/distributed/sync_batch_norm.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -10,7 +10,7 @@
 #include <functional>
 #include <thread>
 
-#include "gan/process_group.h"
+#include "gan/distributed/process_group.h"
 #include "tests/free_port.h"
 
 namespace longgan::gan {

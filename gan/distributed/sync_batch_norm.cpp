@@ -1,4 +1,4 @@
-#include "gan/sync_batch_norm.h"
+#include "gan/distributed/sync_batch_norm.h"
 
 namespace longgan::gan {
 namespace {

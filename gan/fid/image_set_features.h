@@ -8,8 +8,8 @@
 #include <functional>
 #include <string>
 
-#include "gan/fid.h"
-#include "gan/inception.h"
+#include "gan/fid/fid.h"
+#include "gan/fid/inception.h"
 
 namespace longgan::gan {
 

@@ -1,4 +1,4 @@
-#include "gan/fid.h"
+#include "gan/fid/fid.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 

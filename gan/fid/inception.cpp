@@ -1,4 +1,6 @@
-#include "gan/inception.h"
+#include "gan/fid/inception.h"
+
+#include "gan/module_state.h"
 
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
@@ -43,12 +45,6 @@ at::Tensor interpolation_weights(int64_t in, int64_t out, const at::TensorOption
   weights.scatter_add_(1, low.unsqueeze(1), (1 - frac).unsqueeze(1));
   weights.scatter_add_(1, high.unsqueeze(1), frac.unsqueeze(1));
   return weights.to(options);
-}
-
-std::string shape_text(at::IntArrayRef sizes) {
-  std::ostringstream text;
-  text << sizes;
-  return text.str();
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 // included. Without a group (or in eval mode) it is torch::nn::BatchNorm2d's forward.
 #include <torch/torch.h>
 
-#include "gan/process_group.h"
+#include "gan/distributed/process_group.h"
 
 namespace longgan::gan {
 

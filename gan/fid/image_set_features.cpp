@@ -1,4 +1,4 @@
-#include "gan/image_set_features.h"
+#include "gan/fid/image_set_features.h"
 
 #include <algorithm>
 #include <bit>

@@ -1,4 +1,4 @@
-#include "gan/process_group.h"
+#include "gan/distributed/process_group.h"
 
 #include <ATen/ATen.h>
 #include <torch/torch.h>
