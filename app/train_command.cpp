@@ -31,6 +31,7 @@
 #include "app/progress.h"
 #include "app/run_config.h"
 #include "app/signals.h"
+#include "app/step_log.h"
 #include "app/tensorboard.h"
 #include "app/train_evaluator.h"
 #include "app/session_config.h"
@@ -160,22 +161,6 @@ nlohmann::json with_implied_ema_form(nlohmann::json config, const std::string& s
   return config;
 }
 
-// Rewrites metrics.jsonl without the lines of steps after `step` (left by a run that went on
-// past its last checkpoint), so that a resumed run's log has each step once.
-void truncate_metrics(const fs::path& file, int64_t step) {
-  if (!fs::exists(file)) return;
-  std::ifstream in(file);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    try {
-      if (nlohmann::json::parse(line).value("step", int64_t{0}) <= step) kept += line + "\n";
-    } catch (const nlohmann::json::exception&) {
-      // A torn last line from a killed process: drop it.
-    }
-  }
-  checkpoints::write_file_atomic(file, kept);
-}
-
 // "2026-12-04 05:42:50 UTC".
 std::string utc_timestamp() {
   const std::time_t now = std::time(nullptr);
@@ -246,6 +231,149 @@ void inject_inf_for_tests(checkpoints::TensorMap& state, int64_t step) {
   }
 }
 
+// The effective config and where it came from: defaults <- resumed checkpoint's config <-
+// --config file <- flags; model fields nobody set come from the preset of the resolution
+// (model_presets.h): the given one, else the data's.
+struct AssembledConfig {
+  nlohmann::json config;
+  std::optional<fs::path> resume_from;
+  std::optional<nlohmann::json> before_flags;  // the config as the --config file left it
+};
+
+AssembledConfig assemble_config(const cxxopts::ParseResult& args, const fs::path& out) {
+  AssembledConfig result;
+  nlohmann::json& config = result.config;
+  config = default_session_config();
+  config["run"] = default_run_section();
+  std::set<std::string> model_given;  // model fields set by the resumed run, the file or a flag
+  if (args.count("resume")) {
+    try {
+      result.resume_from = checkpoints::latest_checkpoint(out);
+    } catch (const std::runtime_error& e) {  // `latest` names a missing or incomplete step directory
+      std::string message = std::string("cannot resume: ") + e.what();
+      if (auto intact = checkpoints::newest_intact_checkpoint(out, std::numeric_limits<int64_t>::max())) {
+        message += "\nthe newest intact checkpoint is '" + intact->string() + "'; to resume from it: echo " +
+                   intact->filename().string() + " > " + (out / "latest").string();
+      }
+      throw std::runtime_error(message);
+    }
+    if (result.resume_from) {
+      const nlohmann::json recorded = checkpoints::read_manifest(*result.resume_from)["config"];
+      overlay_config(config, with_implied_ema_form(recorded, result.resume_from->string()),
+                     result.resume_from->string());
+      model_given.merge(model_keys_of(recorded));
+    }
+  } else if (!checkpoints::list_checkpoints(out).empty()) {
+    throw UsageError("'" + out.string() + "' already holds checkpoints: pass --resume to continue that run, "
+                     "or choose another --out");
+  }
+  if (args.count("config")) {
+    const std::string file = args["config"].as<std::string>();
+    const nlohmann::json json = read_json_file(file);
+    overlay_config(config, with_implied_ema_form(json, "config file '" + file + "'"), file);
+    model_given.merge(model_keys_of(json));
+    result.before_flags = config;
+  }
+  if (args.count("data")) config["run"]["data"] = args["data"].as<std::string>();
+  apply_config_flags(config, args, run_flags());
+  apply_config_flags(config, args, distributed_flags());
+  apply_config_flags(config, args, model_flags());
+  apply_config_flags(config, args, train_flags());
+  imply_ema_form(config, args);
+  const std::optional<int64_t> data_resolution = dataset_resolution(config["run"]["data"].get<std::string>());
+  if (result.before_flags) {
+    (*result.before_flags)["model"] =
+        resolve_model_section((*result.before_flags)["model"], model_given, data_resolution);
+  }
+  model_given.merge(given_model_keys(args));
+  config["model"] = resolve_model_section(config["model"], model_given, data_resolution);
+  return result;
+}
+
+// The values of the run section that the command uses, checked (UsageError naming the field).
+struct RunSettings {
+  double dist_timeout = 300;
+  bool sync_bn = true;
+  int64_t dist_check_every = 0;
+  gan::Weights eval_weights = gan::Weights::GEma;
+  std::vector<gan::Weights> grid_weights;
+};
+
+RunSettings check_run_section(const nlohmann::json& run) {
+  if (run["data"].get<std::string>().empty()) throw UsageError("missing required option --data (or run.data in --config)");
+  for (const char* key : {"steps", "sample_every", "checkpoint_every", "keep_every", "log_every", "eval_every"}) {
+    if (run[key].get<int64_t>() < 0) throw UsageError(std::string("run.") + key + " must be >= 0");
+  }
+  if (run["eval_n"].get<int64_t>() < 2) throw UsageError("run.eval_n must be >= 2");
+  if (!run["dist_timeout"].is_number() || !(run["dist_timeout"].get<double>() > 0)) {
+    throw UsageError("run.dist_timeout (--dist-timeout) must be > 0 seconds, got " + run["dist_timeout"].dump());
+  }
+  if (!run["sync_bn"].is_boolean()) throw UsageError("run.sync_bn (--sync-bn) must be true or false, got " + run["sync_bn"].dump());
+  if (run["dist_check_every"].get<int64_t>() < 0) throw UsageError("run.dist_check_every (--dist-check-every) must be >= 0");
+  RunSettings settings;
+  settings.dist_timeout = run["dist_timeout"].get<double>();
+  settings.sync_bn = run["sync_bn"].get<bool>();
+  settings.dist_check_every = run["dist_check_every"].get<int64_t>();
+  try {
+    sampling_options(run, 1);
+  } catch (const std::exception& e) {
+    throw UsageError(std::string("run.sampling_stats / run.standing_stats: ") + e.what());
+  }
+  try {
+    settings.eval_weights = gan::parse_weights(run["weights"].get<std::string>());
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("run.weights (--weights): ") + e.what());
+  }
+  settings.grid_weights = sample_weights(run);
+  return settings;
+}
+
+// --resume: the data and the results-changing settings checked against the checkpoint (refused
+// unless allowed), then its state loaded into `session`; returns its step. Nothing is written.
+int64_t resume_session(const fs::path& out, const fs::path& from, TrainSession& session, const nlohmann::json& config,
+                       const cxxopts::ParseResult& args) {
+  auto checkpoint = read_resume_checkpoint(out, from);
+  const auto recorded = checkpoint.manifest.value("data", nlohmann::json::object());
+  const auto current = session.data_fingerprint();
+  if (recorded.contains("fingerprint") && recorded["fingerprint"] != current["fingerprint"] &&
+      !args.count("allow-data-change")) {
+    throw UsageError("the data differs from the checkpoint's: '" + (from / "manifest.json").string() +
+                     "' was trained on '" + recorded.value("file", std::string("?")) + "' (fingerprint " +
+                     recorded["fingerprint"].dump() + "), --data is '" + current["file"].get<std::string>() +
+                     "' (fingerprint " + current["fingerprint"].dump() +
+                     "); pass the original file, or --allow-data-change to continue on this one");
+  }
+  const auto changes = changed_settings(with_implied_ema_form(checkpoint.manifest["config"], from.string()), config);
+  if (!changes.empty() && !args.count("allow-config-change")) {
+    std::string message = "the settings differ from the checkpoint's ('" + (from / "manifest.json").string() + "'):";
+    for (const auto& change : changes) message += "\n  " + change;
+    throw UsageError(message + "\nleave them out to continue as recorded, or pass --allow-config-change to continue "
+                               "with the new values");
+  }
+  session.load_state(join_state(checkpoint.files));  // throws listing mismatching names/shapes
+  return checkpoint.step;
+}
+
+// After each step of a distributed run, the ranks agree on stopping (the largest signal any rank
+// received) and on non-finite losses, and the losses become their means over ranks (those of the
+// global batch). Returns whether another rank's losses were non-finite.
+bool agree_across_ranks(gan::ProcessGroup& group, const torch::Device& device, int& stop, bool finite,
+                        std::map<std::string, double>& losses) {
+  at::Tensor flags = at::tensor({static_cast<double>(stop), finite ? 0.0 : 1.0}, at::kDouble).to(device);
+  group.all_reduce_max(flags);
+  flags = flags.cpu();
+  stop = static_cast<int>(flags[0].item<double>());
+  if (flags[1].item<double>() > 0 && finite) return true;
+  std::vector<double> values;
+  for (const auto& [name, value] : losses) values.push_back(value);
+  std::vector<at::Tensor> sums{at::tensor(values, at::kDouble).to(device)};
+  group.all_reduce_sum(sums);
+  const at::Tensor means = sums[0].cpu() / group.size();
+  int64_t i = 0;
+  for (auto& [name, value] : losses) value = means[i++].item<double>();
+  return false;
+}
+
 }  // namespace
 
 int run_train(int argc, char** argv) {
@@ -281,90 +409,22 @@ int run_train(int argc, char** argv) {
     remove_leftovers(out);
   }
 
-  // Effective config: defaults <- resumed checkpoint's config <- --config file <- flags.
-  // Model fields nobody set come from the preset of the resolution (model_presets.h): the given
-  // one, else the data's.
-  nlohmann::json config = default_session_config();
-  config["run"] = default_run_section();
-  std::set<std::string> model_given;  // model fields set by the resumed run, the file or a flag
-  std::optional<fs::path> resume_from;
-  if (args.count("resume")) {
-    try {
-      resume_from = checkpoints::latest_checkpoint(out);
-    } catch (const std::runtime_error& e) {  // `latest` names a missing or incomplete step directory
-      std::string message = std::string("cannot resume: ") + e.what();
-      if (auto intact = checkpoints::newest_intact_checkpoint(out, std::numeric_limits<int64_t>::max())) {
-        message += "\nthe newest intact checkpoint is '" + intact->string() + "'; to resume from it: echo " +
-                   intact->filename().string() + " > " + (out / "latest").string();
-      }
-      throw std::runtime_error(message);
-    }
-    if (resume_from) {
-      const nlohmann::json recorded = checkpoints::read_manifest(*resume_from)["config"];
-      overlay_config(config, with_implied_ema_form(recorded, resume_from->string()), resume_from->string());
-      model_given.merge(model_keys_of(recorded));
-    }
-  } else if (!checkpoints::list_checkpoints(out).empty()) {
-    throw UsageError("'" + out.string() + "' already holds checkpoints: pass --resume to continue that run, "
-                     "or choose another --out");
-  }
-  std::optional<nlohmann::json> before_flags;  // the config as the --config file left it
-  if (args.count("config")) {
-    const std::string file = args["config"].as<std::string>();
-    const nlohmann::json json = read_json_file(file);
-    overlay_config(config, with_implied_ema_form(json, "config file '" + file + "'"), file);
-    model_given.merge(model_keys_of(json));
-    before_flags = config;
-  }
-  if (args.count("data")) config["run"]["data"] = args["data"].as<std::string>();
-  apply_config_flags(config, args, run_flags());
-  apply_config_flags(config, args, distributed_flags());
-  apply_config_flags(config, args, model_flags());
-  apply_config_flags(config, args, train_flags());
-  imply_ema_form(config, args);
-  const std::optional<int64_t> data_resolution = dataset_resolution(config["run"]["data"].get<std::string>());
-  if (before_flags) {
-    (*before_flags)["model"] = resolve_model_section((*before_flags)["model"], model_given, data_resolution);
-  }
-  model_given.merge(given_model_keys(args));
-  config["model"] = resolve_model_section(config["model"], model_given, data_resolution);
+  AssembledConfig assembled = assemble_config(args, out);
+  nlohmann::json& config = assembled.config;
+  const std::optional<fs::path>& resume_from = assembled.resume_from;
   const auto& run = config["run"];
-  if (run["data"].get<std::string>().empty()) throw UsageError("missing required option --data (or run.data in --config)");
-  for (const char* key : {"steps", "sample_every", "checkpoint_every", "keep_every", "log_every", "eval_every"}) {
-    if (run[key].get<int64_t>() < 0) throw UsageError(std::string("run.") + key + " must be >= 0");
-  }
-  if (run["eval_n"].get<int64_t>() < 2) throw UsageError("run.eval_n must be >= 2");
-  if (!run["dist_timeout"].is_number() || !(run["dist_timeout"].get<double>() > 0)) {
-    throw UsageError("run.dist_timeout (--dist-timeout) must be > 0 seconds, got " + run["dist_timeout"].dump());
-  }
-  if (!run["sync_bn"].is_boolean()) throw UsageError("run.sync_bn (--sync-bn) must be true or false, got " + run["sync_bn"].dump());
-  if (run["dist_check_every"].get<int64_t>() < 0) throw UsageError("run.dist_check_every (--dist-check-every) must be >= 0");
-  const double dist_timeout = run["dist_timeout"].get<double>();
-  const bool sync_bn = run["sync_bn"].get<bool>();
-  const int64_t dist_check_every = run["dist_check_every"].get<int64_t>();
-  try {
-    sampling_options(run, 1);
-  } catch (const std::exception& e) {
-    throw UsageError(std::string("run.sampling_stats / run.standing_stats: ") + e.what());
-  }
-  gan::Weights eval_weights = gan::Weights::GEma;
-  try {
-    eval_weights = gan::parse_weights(run["weights"].get<std::string>());
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string("run.weights (--weights): ") + e.what());
-  }
-  const std::vector<gan::Weights> grid_weights = sample_weights(run);
+  const RunSettings settings = check_run_section(run);
 
   // Bad model/train/seed values are usage errors (exit 2), before any write; naming the config
   // file when the value comes from it.
-  if (before_flags) check_session_config(config, *before_flags, args["config"].as<std::string>());
+  if (assembled.before_flags) check_session_config(config, *assembled.before_flags, args["config"].as<std::string>());
   else check_session_config(config);
   std::unique_ptr<gan::ProcessGroup> group;
   if (auto env = gan::dist_environment()) {
     const std::string device = run["device"].get<std::string>();
     group = std::make_unique<gan::ProcessGroup>(
         *env, device == "cuda" ? c10::DeviceType::CUDA : c10::DeviceType::CPU,
-        std::chrono::milliseconds(static_cast<int64_t>(dist_timeout * 1000)));
+        std::chrono::milliseconds(static_cast<int64_t>(settings.dist_timeout * 1000)));
   }
   const bool main_rank = !group || group->rank() == 0;
   std::ostream quiet(nullptr);  // the output of ranks other than 0
@@ -379,7 +439,7 @@ int run_train(int argc, char** argv) {
   if (main_rank) {
     if (const std::string warning = unused_labels_warning(config); !warning.empty()) std::cerr << warning << std::endl;
   }
-  TrainSession session(config, DistributedOptions{group.get(), sync_bn});  // opens the data
+  TrainSession session(config, DistributedOptions{group.get(), settings.sync_bn});  // opens the data
   config["model"] = session.model_json();
   config["train"] = session.train_json();
   checkpoints::RetentionPolicy retention{.keep_last = run["keep"].get<int>(), .keep_every = run["keep_every"].get<int64_t>()};
@@ -387,29 +447,7 @@ int run_train(int argc, char** argv) {
 
   // Everything is validated (including the resumed state against the model) before anything is written.
   int64_t step = 0;
-  if (resume_from) {
-    auto checkpoint = read_resume_checkpoint(out, *resume_from);
-    step = checkpoint.step;
-    const auto recorded = checkpoint.manifest.value("data", nlohmann::json::object());
-    const auto current = session.data_fingerprint();
-    if (recorded.contains("fingerprint") && recorded["fingerprint"] != current["fingerprint"] &&
-        !args.count("allow-data-change")) {
-      throw UsageError("the data differs from the checkpoint's: '" + (*resume_from / "manifest.json").string() +
-                       "' was trained on '" + recorded.value("file", std::string("?")) + "' (fingerprint " +
-                       recorded["fingerprint"].dump() + "), --data is '" + current["file"].get<std::string>() +
-                       "' (fingerprint " + current["fingerprint"].dump() +
-                       "); pass the original file, or --allow-data-change to continue on this one");
-    }
-    const auto changes = changed_settings(with_implied_ema_form(checkpoint.manifest["config"], resume_from->string()), config);
-    if (!changes.empty() && !args.count("allow-config-change")) {
-      std::string message = "the settings differ from the checkpoint's ('" + (*resume_from / "manifest.json").string() +
-                            "'):";
-      for (const auto& change : changes) message += "\n  " + change;
-      throw UsageError(message + "\nleave them out to continue as recorded, or pass --allow-config-change to continue "
-                                 "with the new values");
-    }
-    session.load_state(join_state(checkpoint.files));  // throws listing mismatching names/shapes
-  }
+  if (resume_from) step = resume_session(out, *resume_from, session, config, args);
   if (locks_run && !lock) {
     lock.emplace(out);
     remove_leftovers(out);
@@ -431,7 +469,6 @@ int run_train(int argc, char** argv) {
   } else if (args.count("resume")) {
     console << "no checkpoint in '" << out.string() << "' yet: starting a new run" << std::endl;
   }
-  if (main_rank) truncate_metrics(out / "metrics.jsonl", step);
   session.check_replicas();  // distributed: every rank starts from the same weights
 
   std::optional<fs::path> last_good = resume_from;
@@ -458,26 +495,18 @@ int run_train(int argc, char** argv) {
       throw non_finite_stop(e);
     }
   };
-  // Rank 0 only: with --eval-every, the network and the data's features; the event files.
+  // Rank 0 only: with --eval-every, the network and the data's features.
   std::unique_ptr<TrainEvaluator> evaluator;
-  std::unique_ptr<EventWriter> events;
-  if (main_rank) {
-    evaluator = std::make_unique<TrainEvaluator>(run, out, session, eval_weights);
-    events = std::make_unique<EventWriter>(out / "tensorboard");
-    // Steps after the checkpoint that an earlier process logged are run again: theirs are dropped.
-    if (resume_from) events->add_session_start(step + 1);
-  }
-  const std::map<std::string, double> learning_rates{{"lr/G", config["train"]["lr_g"].get<double>()},
-                                                     {"lr/D", config["train"]["lr_d"].get<double>()}};
-
-  install_stop_handlers();
+  if (main_rank) evaluator = std::make_unique<TrainEvaluator>(run, out, session, settings.eval_weights);
   const int64_t last_step = run["steps"].get<int64_t>();
   const int64_t sample_every = run["sample_every"].get<int64_t>();
   const int64_t checkpoint_every = run["checkpoint_every"].get<int64_t>();
   const int64_t log_every = run["log_every"].get<int64_t>();
-  ProgressPrinter progress(console, step, last_step, stdout_is_terminal(), run["log_every"].get<int64_t>());
-  std::ofstream metrics_log;
-  if (main_rank) metrics_log.open(out / "metrics.jsonl", std::ios::app);
+  StepLog log(out, main_rank, console, step, last_step, log_every,
+              {{"lr/G", config["train"]["lr_g"].get<double>()}, {"lr/D", config["train"]["lr_d"].get<double>()}},
+              resume_from.has_value());
+
+  install_stop_handlers();
   nlohmann::json metrics = nlohmann::json::object();
   int64_t images = 0;
   double training_seconds = 0;  // excludes evaluations, for images/s
@@ -493,69 +522,42 @@ int run_train(int argc, char** argv) {
     bool finite = all_finite(losses);
     stop = stop_signal();
     if (group) {
-      const torch::Device flags_device = run["device"].get<std::string>() == "cuda"
-                                             ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(group->local_rank()))
-                                             : torch::Device(torch::kCPU);
-      at::Tensor flags = at::tensor({static_cast<double>(stop), finite ? 0.0 : 1.0}, at::kDouble).to(flags_device);
-      group->all_reduce_max(flags);
-      flags = flags.cpu();
-      stop = static_cast<int>(flags[0].item<double>());
-      if (flags[1].item<double>() > 0 && finite) {
-        progress.finish();
+      const torch::Device device = run["device"].get<std::string>() == "cuda"
+                                       ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(group->local_rank()))
+                                       : torch::Device(torch::kCPU);
+      if (agree_across_ranks(*group, device, stop, finite, losses)) {
+        log.interrupt();
         throw std::runtime_error("non-finite loss on another rank at step " + std::to_string(step) +
                                  "; nothing was checkpointed for it. Last good checkpoint: " +
                                  (last_good ? last_good->string() : std::string("none")));
       }
-      // The losses logged are the means over ranks (those of the global batch).
-      std::vector<double> values;
-      for (const auto& [name, value] : losses) values.push_back(value);
-      std::vector<at::Tensor> sums{at::tensor(values, at::kDouble).to(flags_device)};
-      group->all_reduce_sum(sums);
-      const at::Tensor means = sums[0].cpu() / group->size();
-      int64_t i = 0;
-      for (auto& [name, value] : losses) value = means[i++].item<double>();
     }
-    if (dist_check_every > 0 && step % dist_check_every == 0) session.check_replicas();
+    if (settings.dist_check_every > 0 && step % settings.dist_check_every == 0) session.check_replicas();
     if (!finite) {
-      progress.finish();
+      log.interrupt();
       throw std::runtime_error("non-finite loss at step " + std::to_string(step) + " (" + describe(losses) +
                                "); nothing was checkpointed for it. Last good checkpoint: " +
                                (last_good ? last_good->string() : std::string("none")) +
                                ". Lower the learning rates or resume from that checkpoint with another --seed.");
     }
     training_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
-    metrics = {{"step", step}};
-    std::map<std::string, double> scalars = learning_rates;
-    for (const auto& [name, value] : losses) {
-      metrics[name] = value;
-      scalars["loss/" + name] = value;
-    }
-    scalars["images_per_second"] = training_seconds > 0 ? static_cast<double>(images) / training_seconds : 0.0;
-    // When and how fast (training time only, as TensorBoard's; evaluations excluded).
-    metrics["time"] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    metrics["images_per_second"] = scalars["images_per_second"];
-    progress.update(step, images, losses, training_seconds);
-    if (main_rank && log_every > 0 && step % log_every == 0) scalars.merge(session.spectral_sigmas());
+    log.progress(step, images, losses, training_seconds);
+    std::map<std::string, double> sigmas;
+    if (main_rank && log_every > 0 && step % log_every == 0) sigmas = session.spectral_sigmas();
     std::optional<Scores> scores;
     if (evaluator && evaluator->due(step)) {
-      progress.finish();
+      log.interrupt();
       scores = evaluator->evaluate(step);
-      for (const char* key : {"fid", "kid_mean", "kid_std"}) metrics[key] = scores->to_json()[key];
-      metrics["weights"] = gan::to_string(eval_weights);
-      scalars["eval/fid"] = scores->fid;
-      scalars["eval/kid_mean"] = scores->kid.mean;
     }
-    if (main_rank) {
-      metrics_log << metrics.dump() << "\n" << std::flush;
-      events->add_scalars(step, scalars);
-    }
+    metrics = log.write_step(step, losses, images, training_seconds, sigmas, scores,
+                             gan::to_string(settings.eval_weights));
     if (main_rank && sample_every > 0 && step % sample_every == 0) {
-      for (const gan::Weights weights : grid_weights) {
+      for (const gan::Weights weights : settings.grid_weights) {
         const bool g = weights == gan::Weights::G;
         const at::Tensor grid = make_grid(session.fixed_samples(run["samples"].get<int64_t>(), weights));
         const std::string png = encode_png(grid);
         checkpoints::write_file_atomic(out / "samples" / (checkpoints::step_dir_name(step) + (g ? "-g" : "") + ".png"), png);
-        events->add_image(step, g ? "samples_g" : "samples", png, grid.size(0), grid.size(1), grid.size(2));
+        log.add_image(step, g ? "samples_g" : "samples", png, grid.size(0), grid.size(1), grid.size(2));
       }
     }
     try {
@@ -571,7 +573,7 @@ int run_train(int argc, char** argv) {
       saved = true;
     }
   }
-  progress.finish();
+  log.interrupt();
   if (stop != 0 && !saved) save(metrics);
   if (group) group->barrier();  // the last checkpoint is complete before any rank exits
   if (int signal = stop; signal != 0) {
