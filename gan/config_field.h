@@ -2,12 +2,17 @@
 // One strict reader for the fields of every config section (model, train): the JSON value must be
 // of the field's kind exactly (an integer field refuses 96.5 and "96", a boolean refuses 1), and
 // the error names the section, the field, the value and the kind expected.
+//
+// A section is described once, by a table of its fields (key and member); writing it as JSON,
+// reading it back strictly and refusing unknown keys all come from that table.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
 namespace longgan::gan {
@@ -51,6 +56,51 @@ void read_config_field(const nlohmann::json& json, const std::string& section, c
                                 detail::kind_name<Field>() + ")");
   }
   value.get_to(field);
+}
+
+// One field of a config struct: its JSON key and the member that holds it.
+template <class Config>
+struct ConfigField {
+  using Member = std::variant<int64_t Config::*, uint64_t Config::*, double Config::*, bool Config::*,
+                              std::string Config::*, std::vector<int64_t> Config::*>;
+  const char* key;
+  Member member;
+};
+
+// Every field of `table` into `out` (keys as in the table).
+template <class Config>
+void write_config_fields(const Config& config, const std::vector<ConfigField<Config>>& table, nlohmann::json& out) {
+  for (const auto& field : table) {
+    std::visit([&](auto member) { out[field.key] = config.*member; }, field.member);
+  }
+}
+
+// The fields of `table` present in `json` into `config`, strictly (read_config_field).
+template <class Config>
+void read_config_fields(const nlohmann::json& json, const std::string& section,
+                        const std::vector<ConfigField<Config>>& table, Config& config) {
+  for (const auto& field : table) {
+    std::visit([&](auto member) { read_config_field(json, section, field.key, config.*member); }, field.member);
+  }
+}
+
+// std::invalid_argument "<section> config: unknown key "K"; known keys: ..." for a key of `json`
+// that is neither in `table` nor in `other_keys` (fields read by hand, e.g. the attention spec).
+template <class Config>
+void refuse_unknown_config_keys(const nlohmann::json& json, const std::string& section,
+                                const std::vector<ConfigField<Config>>& table,
+                                const std::vector<std::string>& other_keys = {}) {
+  std::vector<std::string> known(other_keys);
+  for (const auto& field : table) known.emplace_back(field.key);
+  for (const auto& [key, value] : json.items()) {
+    bool found = false;
+    for (const auto& k : known) found = found || k == key;
+    if (found) continue;
+    std::sort(known.begin(), known.end());
+    std::string names;
+    for (const auto& k : known) names += (names.empty() ? "" : ", ") + k;
+    throw std::invalid_argument(section + " config: unknown key \"" + key + "\"; known keys: " + names);
+  }
 }
 
 }  // namespace longgan::gan

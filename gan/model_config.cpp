@@ -158,44 +158,43 @@ void ModelConfig::validate() const {
   check_attention_sites(*this, discriminator_plan(*this), d_attn, "d_attn");
 }
 
+namespace {
+// The model section, once: every key and its field (to_json, model_config_from_json); the
+// attention spec has a JSON form of its own and is read and written beside the table.
+const std::vector<ConfigField<ModelConfig>>& model_fields() {
+  static const std::vector<ConfigField<ModelConfig>> table{
+      {"resolution", &ModelConfig::resolution},
+      {"ch", &ModelConfig::ch},
+      {"z_dim", &ModelConfig::z_dim},
+      {"shared_dim", &ModelConfig::shared_dim},
+      {"n_classes", &ModelConfig::n_classes},
+      {"g_attn", &ModelConfig::g_attn},
+      {"d_attn", &ModelConfig::d_attn},
+      {"key_pool", &ModelConfig::key_pool},
+      {"heads", &ModelConfig::heads},
+      {"hierarchical_z", &ModelConfig::hierarchical_z},
+      {"shared_embedding", &ModelConfig::shared_embedding},
+      {"sn_eps", &ModelConfig::sn_eps},
+  };
+  return table;
+}
+}  // namespace
+
 nlohmann::json to_json(const ModelConfig& config) {
-  return {{"resolution", config.resolution}, {"ch", config.ch},
-          {"z_dim", config.z_dim},           {"shared_dim", config.shared_dim},
-          {"n_classes", config.n_classes},   {"g_attn", config.g_attn},
-          {"d_attn", config.d_attn},         {"attention", attention::to_json(config.attention)},
-          {"key_pool", config.key_pool},     {"heads", config.heads},
-          {"hierarchical_z", config.hierarchical_z}, {"shared_embedding", config.shared_embedding},
-          {"sn_eps", config.sn_eps}};
+  nlohmann::json json = nlohmann::json::object();
+  write_config_fields(config, model_fields(), json);
+  json["attention"] = attention::to_json(config.attention);
+  return json;
 }
 
 ModelConfig model_config_from_json(const nlohmann::json& json) {
   if (!json.is_object()) throw std::invalid_argument("model config: expected a JSON object");
-  static const std::set<std::string> known{"resolution", "ch",       "z_dim",          "shared_dim",
-                                           "n_classes",  "g_attn",   "d_attn",         "attention",
-                                           "key_pool",   "heads",    "hierarchical_z", "shared_embedding",
-                                           "sn_eps"};
-  for (const auto& [key, value] : json.items()) {
-    if (!known.contains(key)) {
-      std::string names;
-      for (const std::string& k : known) names += (names.empty() ? "" : ", ") + k;
-      throw std::invalid_argument("model config: unknown key \"" + key + "\"; known keys: " + names);
-    }
-  }
-  auto read = [&](const char* key, auto& field) { read_config_field(json, "model", key, field); };
+  refuse_unknown_config_keys(json, "model", model_fields(), {"attention"});
+  // Missing keys take the preset of the resolution (itself read strictly first).
   int64_t resolution = 128;
-  read("resolution", resolution);
+  read_config_field(json, "model", "resolution", resolution);
   ModelConfig config = ModelConfig::preset(resolution);
-  read("ch", config.ch);
-  read("z_dim", config.z_dim);
-  read("shared_dim", config.shared_dim);
-  read("n_classes", config.n_classes);
-  read("g_attn", config.g_attn);
-  read("d_attn", config.d_attn);
-  read("key_pool", config.key_pool);
-  read("heads", config.heads);
-  read("hierarchical_z", config.hierarchical_z);
-  read("shared_embedding", config.shared_embedding);
-  read("sn_eps", config.sn_eps);
+  read_config_fields(json, "model", model_fields(), config);
   if (json.contains("attention")) {
     try {
       config.attention = attention::attention_spec_from_json(json.at("attention"));

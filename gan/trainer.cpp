@@ -114,12 +114,28 @@ void TrainConfig::validate() const {
   require(ema_start >= 0, "ema_start", "must be >= 0");
 }
 
+namespace {
+// The train section, once: every key and its field (to_json, train_config_from_json).
+const std::vector<ConfigField<TrainConfig>>& train_fields() {
+  static const std::vector<ConfigField<TrainConfig>> table{
+      {"batch", &TrainConfig::batch},         {"lr_g", &TrainConfig::lr_g},
+      {"lr_d", &TrainConfig::lr_d},           {"beta1", &TrainConfig::beta1},
+      {"beta2", &TrainConfig::beta2},         {"eps", &TrainConfig::eps},
+      {"d_steps", &TrainConfig::d_steps},     {"accumulate", &TrainConfig::accumulate},
+      {"ortho", &TrainConfig::ortho},         {"ema", &TrainConfig::ema},
+      {"ema_kimg", &TrainConfig::ema_kimg},   {"ema_rampup", &TrainConfig::ema_rampup},
+      {"ema_decay", &TrainConfig::ema_decay}, {"ema_start", &TrainConfig::ema_start},
+      {"seed", &TrainConfig::seed},           {"bf16", &TrainConfig::bf16},
+      {"init", &TrainConfig::init},           {"diffaug", &TrainConfig::diffaug},
+  };
+  return table;
+}
+}  // namespace
+
 nlohmann::json to_json(const TrainConfig& c) {
-  return {{"batch", c.batch}, {"lr_g", c.lr_g},       {"lr_d", c.lr_d},           {"beta1", c.beta1},
-          {"beta2", c.beta2}, {"eps", c.eps},         {"d_steps", c.d_steps},     {"accumulate", c.accumulate}, {"ortho", c.ortho},
-          {"ema", c.ema}, {"ema_kimg", c.ema_kimg}, {"ema_rampup", c.ema_rampup},
-          {"ema_decay", c.ema_decay}, {"ema_start", c.ema_start}, {"seed", c.seed}, {"bf16", c.bf16}, {"init", c.init},
-          {"diffaug", c.diffaug}};
+  nlohmann::json json = nlohmann::json::object();
+  write_config_fields(c, train_fields(), json);
+  return json;
 }
 
 nlohmann::json with_implied_ema_form(nlohmann::json train) {
@@ -139,34 +155,9 @@ nlohmann::json with_implied_ema_form(nlohmann::json train) {
 TrainConfig train_config_from_json(const nlohmann::json& section) {
   if (!section.is_object()) throw std::invalid_argument("train config: expected a JSON object");
   const nlohmann::json json = with_implied_ema_form(section);
+  refuse_unknown_config_keys(json, "train", train_fields());
   TrainConfig config;
-  const nlohmann::json defaults = to_json(config);
-  for (const auto& [key, value] : json.items()) {
-    if (!defaults.contains(key)) {
-      std::string names;
-      for (const auto& [k, v] : defaults.items()) names += (names.empty() ? "" : ", ") + k;
-      throw std::invalid_argument("train config: unknown key \"" + key + "\"; known keys: " + names);
-    }
-  }
-  auto read = [&](const char* key, auto& field) { read_config_field(json, "train", key, field); };
-  read("batch", config.batch);
-  read("lr_g", config.lr_g);
-  read("lr_d", config.lr_d);
-  read("beta1", config.beta1);
-  read("beta2", config.beta2);
-  read("eps", config.eps);
-  read("d_steps", config.d_steps);
-  read("accumulate", config.accumulate);
-  read("init", config.init);
-  read("ortho", config.ortho);
-  read("ema", config.ema);
-  read("ema_kimg", config.ema_kimg);
-  read("ema_rampup", config.ema_rampup);
-  read("ema_decay", config.ema_decay);
-  read("ema_start", config.ema_start);
-  read("seed", config.seed);
-  read("bf16", config.bf16);
-  read("diffaug", config.diffaug);
+  read_config_fields(json, "train", train_fields(), config);
   config.validate();
   return config;
 }

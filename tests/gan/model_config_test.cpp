@@ -129,5 +129,53 @@ TEST(ModelConfig, FieldsAreReadStrictlyAsTheTrainSection) {
   }
 }
 
+TEST(ModelConfig, EveryFieldRoundTripsThroughTheFieldTables) {
+  // Every field away from its default: a key bound to the wrong member, or missing from a table,
+  // comes back different.
+  ModelConfig model = ModelConfig::preset(64);
+  model.ch = 24;
+  model.z_dim = 100;
+  model.shared_dim = 40;
+  model.n_classes = 5;
+  model.g_attn = {32, 64};
+  model.d_attn = {16};
+  model.attention = attention::SmyrfOptions{.hashes = 2, .q_cluster = 256, .k_cluster = 256};  // no key pooling: M = N
+  model.key_pool = false;
+  model.heads = 2;
+  model.hierarchical_z = false;
+  model.shared_embedding = false;
+  model.sn_eps = 1e-6;
+  const nlohmann::json model_json = to_json(model);
+  EXPECT_EQ(model_json.size(), 13u) << model_json;
+  EXPECT_EQ(to_json(model_config_from_json(model_json)), model_json);
+  EXPECT_EQ(model_json["g_attn"], nlohmann::json::array({32, 64}));
+  EXPECT_EQ(model_json["sn_eps"], 1e-6);
+
+  TrainConfig train;
+  train.batch = 7;
+  train.lr_g = 2e-4;
+  train.lr_d = 3e-4;
+  train.beta1 = 0.5;
+  train.beta2 = 0.99;
+  train.eps = 1e-8;
+  train.d_steps = 3;
+  train.accumulate = 2;
+  train.ortho = 0.5;
+  train.ema = "decay";
+  train.ema_kimg = 20;
+  train.ema_rampup = 0.1;
+  train.ema_decay = 0.999;
+  train.ema_start = 50;
+  train.seed = 99;
+  train.bf16 = false;
+  train.init = "xavier";
+  train.diffaug = "color";
+  const nlohmann::json train_json = to_json(train);
+  EXPECT_EQ(train_json.size(), 18u) << train_json;
+  EXPECT_EQ(to_json(train_config_from_json(train_json)), train_json);
+  EXPECT_EQ(train_json["seed"], 99u);
+  EXPECT_EQ(train_json["ema_start"], 50);
+}
+
 }  // namespace
 }  // namespace longgan::gan
