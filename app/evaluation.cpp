@@ -1,5 +1,8 @@
 #include "app/evaluation.h"
 
+#include <memory>
+#include <optional>
+
 #include "app/progress.h"
 
 #include <algorithm>
@@ -13,8 +16,12 @@ std::unique_ptr<gan::InceptionNetwork> open_inception(const std::string& file, c
 }
 
 gan::FeatureProgress stderr_progress(const std::string& label) {
-  auto progress = std::make_shared<CountProgress>(label);
-  return [progress](int64_t done, int64_t total) { progress->update(done, total); };
+  // Shared by every copy of the callback; made at the first call, which knows the total.
+  auto progress = std::make_shared<std::optional<ProgressReporter>>();
+  return [progress, label](int64_t done, int64_t total) {
+    if (!*progress) progress->emplace(stderr_count_progress(label, total));
+    (*progress)->update(done);
+  };
 }
 
 nlohmann::json Scores::to_json() const {

@@ -18,7 +18,7 @@ namespace longgan::app {
 // The network of `file`, or of gan::find_inception_network() when `file` is empty.
 std::unique_ptr<gan::InceptionNetwork> open_inception(const std::string& file, const torch::Device& device);
 
-// Progress of a long feature computation on stderr (CountProgress: done/total, percentage, rate, ETA).
+// Progress of a long feature computation on stderr (ProgressReporter: done/total, percentage, rate, ETA).
 gan::FeatureProgress stderr_progress(const std::string& label);
 
 struct Scores {

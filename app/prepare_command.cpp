@@ -1,9 +1,11 @@
 // longgan prepare: pack an image folder, or synthetic images, into one .lgd dataset file.
 #include <unistd.h>
 
+#include <optional>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "app/cli.h"
@@ -29,9 +31,9 @@ int run_synthetic(const cxxopts::ParseResult& args, const std::string& output, i
                        std::to_string(classes));
     }
   }
-  CountProgress progress("synthetic");
+  ProgressReporter progress = stderr_count_progress("synthetic", count);
   datasets::write_synthetic_dataset(output, count, resolution, seed,
-                                    [&progress](int64_t done, int64_t total) { progress.update(done, total); }, classes);
+                                    [&progress](int64_t done, int64_t) { progress.update(done); }, classes);
   datasets::PackedReader reader(output);
   std::cerr << "wrote " << reader.size() << " synthetic " << resolution << "x" << resolution << " images ("
             << (reader.label_count() > 1 ? std::to_string(reader.label_count()) + " classes" : std::string("unlabelled"))
@@ -52,9 +54,11 @@ int run_folder(const cxxopts::ParseResult& args, const std::string& output, int6
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  CountProgress progress("decoding");
-  const auto summary =
-      datasets::prepare_folder(options, [&progress](int64_t done, int64_t total) { progress.update(done, total); });
+  std::optional<ProgressReporter> progress;  // the total is known once the folder is listed
+  const auto summary = datasets::prepare_folder(options, [&progress](int64_t done, int64_t total) {
+    if (!progress) progress.emplace(stderr_count_progress("decoding", total));
+    progress->update(done);
+  });
   std::cerr << "wrote " << summary.written << " of " << summary.found << " images (" << resolution << "x" << resolution
             << ") to " << output << "\n"
             << "  unreadable: " << summary.unreadable.size() << "\n"

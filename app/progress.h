@@ -1,6 +1,9 @@
 #pragma once
-// Training progress: a one-line bar redrawn in place on a terminal (step, images/s, losses,
-// ETA), plain log lines when stdout is a file or a pipe.
+// Progress of long work, one reporter for every command (train's steps, prepare's images, the FID
+// features of metrics and evaluations), with one throttle policy: on a terminal one line redrawn
+// in place at most 5 times a second; otherwise a plain line every `line_every` units (train:
+// --log-every steps) or, with line_every 0, every 10 seconds; always a line when the work is done.
+// A line: "LABEL done/total [bar] (P%)  R UNIT/s  NAME VALUE ...  ETA T" (the bar on a terminal).
 #include <chrono>
 #include <cstdint>
 #include <iosfwd>
@@ -9,18 +12,18 @@
 
 namespace longgan::app {
 
-class ProgressPrinter {
+class ProgressReporter {
  public:
-  // Steps run from `first_step` (exclusive, e.g. a resumed step) to `last_step`; `interactive`
-  // picks the bar, otherwise a line every `line_every` steps (and at the end).
-  ProgressPrinter(std::ostream& out, int64_t first_step, int64_t last_step, bool interactive, int64_t line_every);
+  // Work from `first` (exclusive: e.g. a resumed step) to `last` units, reported to `out`.
+  ProgressReporter(std::ostream& out, std::string label, int64_t first, int64_t last, bool interactive,
+                   int64_t line_every);
 
-  // Reports that `step` finished after processing `images` images in total since the start, in
-  // `training_seconds` of training (img/s excludes evaluations, as TensorBoard's; the ETA counts
-  // everything); a negative value means the wall time since the start.
-  void update(int64_t step, int64_t images, const std::map<std::string, double>& losses,
-              double training_seconds = -1.0);
-  // Ends the bar's line (terminal) so that later messages start on a fresh line.
+  // `done` units are finished; `rate` per second of `rate_unit` ("img/s"); `values` follow it
+  // (e.g. the losses, 4 decimals). The ETA is the wall time per unit so far times what is left.
+  void update(int64_t done, double rate, const std::string& rate_unit, const std::map<std::string, double>& values = {});
+  // The same with the rate of units over the wall time since the start ("images/s").
+  void update(int64_t done);
+  // Ends a bar's line (terminal) so that later messages start on a fresh line.
   void finish();
 
   // "1h02m", "3m05s", "12s".
@@ -28,30 +31,19 @@ class ProgressPrinter {
 
  private:
   std::ostream& out_;
-  int64_t first_step_, last_step_;
+  std::string label_;
+  int64_t first_, last_;
   bool interactive_;
   int64_t line_every_;
   std::chrono::steady_clock::time_point start_, last_draw_;
-  bool drawn_ = false;
+  bool drawn_ = false, any_ = false;
 };
 
-// Progress of counted work on stderr (`prepare`'s images, the FID features of `metrics` and
-// evaluations): "WHAT: done/total UNIT (P%), R UNIT/s, ETA T". One throttle policy: redrawn in
-// place at most 5 times a second on a terminal, otherwise a plain line every 10 seconds; always a
-// last line when done reaches total.
-class CountProgress {
- public:
-  CountProgress(std::string what, std::string unit = "images");
-  void update(int64_t done, int64_t total);
+// Progress of counted work on stderr ("LABEL: done/total images ..."), lines every 10 seconds
+// when stderr is not a terminal.
+ProgressReporter stderr_count_progress(const std::string& label, int64_t total);
 
- private:
-  std::string what_, unit_;
-  bool interactive_;
-  std::chrono::steady_clock::time_point start_, last_line_;
-  bool drawn_ = false;
-};
-
-// Whether stdout is a terminal.
-bool stdout_is_terminal();
+// Whether stderr is a terminal.
+bool stderr_is_terminal();
 
 }  // namespace longgan::app

@@ -1,5 +1,6 @@
 #include "app/step_log.h"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -21,11 +22,11 @@ void truncate_metrics(const std::filesystem::path& file, int64_t step) {
   checkpoints::write_file_atomic(file, kept);
 }
 
-StepLog::StepLog(const std::filesystem::path& run_dir, bool writes_files, std::ostream& console, int64_t first_step,
+StepLog::StepLog(const std::filesystem::path& run_dir, bool writes_files, std::ostream& progress_out, int64_t first_step,
                  int64_t last_step, int64_t log_every, std::map<std::string, double> learning_rates, bool resumed)
     : writes_files_(writes_files),
       learning_rates_(std::move(learning_rates)),
-      progress_(console, first_step, last_step, stdout_is_terminal(), log_every) {
+      progress_(progress_out, "step", first_step, last_step, stderr_is_terminal(), std::max<int64_t>(log_every, 1)) {
   if (!writes_files_) return;
   truncate_metrics(run_dir / "metrics.jsonl", first_step);
   metrics_.open(run_dir / "metrics.jsonl", std::ios::app);
@@ -36,7 +37,8 @@ StepLog::StepLog(const std::filesystem::path& run_dir, bool writes_files, std::o
 
 void StepLog::progress(int64_t step, int64_t images, const std::map<std::string, double>& losses,
                        double training_seconds) {
-  progress_.update(step, images, losses, training_seconds);
+  // img/s over training time only (evaluations excluded, as TensorBoard's); the ETA counts everything.
+  progress_.update(step, training_seconds > 0 ? static_cast<double>(images) / training_seconds : 0.0, "img/s", losses);
 }
 
 void StepLog::interrupt() { progress_.finish(); }

@@ -1,7 +1,7 @@
 #pragma once
 // Where a training step is reported: one line of metrics.jsonl, TensorBoard scalars (and grids),
-// and the progress line. Rank 0 writes the files; every rank may print through `console` (a
-// silent stream on the others).
+// and the progress line (ProgressReporter, on stderr for rank 0, a silent stream on the others).
+// Rank 0 writes the files.
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -25,7 +25,7 @@ class StepLog {
   // `learning_rates` are logged with every step. A resumed run (`resumed`) first drops the lines
   // of metrics.jsonl after `first_step` and writes TensorBoard's restart marker, so the steps it
   // repeats appear once.
-  StepLog(const std::filesystem::path& run_dir, bool writes_files, std::ostream& console, int64_t first_step,
+  StepLog(const std::filesystem::path& run_dir, bool writes_files, std::ostream& progress_out, int64_t first_step,
           int64_t last_step, int64_t log_every, std::map<std::string, double> learning_rates, bool resumed);
 
   // After a training step: the progress line (img/s over `training_seconds`, evaluations excluded).
@@ -45,7 +45,7 @@ class StepLog {
  private:
   bool writes_files_;
   std::map<std::string, double> learning_rates_;
-  ProgressPrinter progress_;
+  ProgressReporter progress_;
   std::ofstream metrics_;
   std::unique_ptr<EventWriter> events_;
 };

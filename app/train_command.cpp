@@ -502,7 +502,7 @@ int run_train(int argc, char** argv) {
   const int64_t sample_every = run["sample_every"].get<int64_t>();
   const int64_t checkpoint_every = run["checkpoint_every"].get<int64_t>();
   const int64_t log_every = run["log_every"].get<int64_t>();
-  StepLog log(out, main_rank, console, step, last_step, log_every,
+  StepLog log(out, main_rank, main_rank ? std::cerr : quiet, step, last_step, log_every,
               {{"lr/G", config["train"]["lr_g"].get<double>()}, {"lr/D", config["train"]["lr_d"].get<double>()}},
               resume_from.has_value());
 

@@ -42,7 +42,8 @@ def fid_curve(run_dir):
     return [points[s] for s in sorted(points)]
 
 
-PROGRESS = re.compile(r"^step (\d+)/(\d+)\s+([0-9.]+) img/s")
+# "step 50/3000 (1%)  25.0 img/s ..." (and the form without the percentage of earlier builds).
+PROGRESS = re.compile(r"^step (\d+)/(\d+)(?: \(\d+%\))?\s+([0-9.]+) img/s")
 
 
 def training_images_per_second(logs):

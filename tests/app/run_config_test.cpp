@@ -9,6 +9,7 @@
 #include "app/checkpoint_io.h"
 #include "app/cli.h"
 #include "app/progress.h"
+#include "app/step_log.h"
 
 namespace longgan::app {
 namespace {
@@ -88,45 +89,55 @@ TEST(CheckpointIo, SplitAndJoinState) {
 }
 
 TEST(Progress, FormatDuration) {
-  EXPECT_EQ(ProgressPrinter::format_duration(12.4), "12s");
-  EXPECT_EQ(ProgressPrinter::format_duration(185), "3m05s");
-  EXPECT_EQ(ProgressPrinter::format_duration(3725), "1h02m");
+  EXPECT_EQ(ProgressReporter::format_duration(12.4), "12s");
+  EXPECT_EQ(ProgressReporter::format_duration(185), "3m05s");
+  EXPECT_EQ(ProgressReporter::format_duration(3725), "1h02m");
 }
 
 TEST(Progress, PlainLinesEveryNSteps) {
   std::ostringstream out;
-  ProgressPrinter progress(out, 0, 4, /*interactive=*/false, /*line_every=*/2);
-  for (int64_t step = 1; step <= 4; ++step) progress.update(step, step * 8, {{"loss_D", 1.0}, {"loss_G", 0.5}});
+  ProgressReporter progress(out, "step", 0, 4, /*interactive=*/false, /*line_every=*/2);
+  for (int64_t step = 1; step <= 4; ++step) progress.update(step, 8.0, "img/s", {{"loss_D", 1.0}, {"loss_G", 0.5}});
   std::string text = out.str();
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
-  EXPECT_NE(text.find("step 2/4"), std::string::npos) << text;
-  EXPECT_NE(text.find("loss_D 1.0000"), std::string::npos) << text;
-  EXPECT_NE(text.find("img/s"), std::string::npos) << text;
+  EXPECT_NE(text.find("step 2/4 (50%)  8.0 img/s  loss_D 1.0000  loss_G 0.5000  ETA "), std::string::npos) << text;
+  EXPECT_NE(text.find("step 4/4 (100%)"), std::string::npos) << text;
   EXPECT_EQ(text.find('\r'), std::string::npos) << text;
+}
+
+TEST(Progress, TerminalBarIsRedrawnInPlaceAndEndsItsLine) {
+  std::ostringstream out;
+  ProgressReporter progress(out, "step", 0, 2, /*interactive=*/true, /*line_every=*/1);
+  progress.update(1, 1.0, "img/s");
+  progress.update(2, 1.0, "img/s");  // the last one is always drawn
+  const std::string text = out.str();
+  EXPECT_NE(text.find("\rstep 1/2 [##########..........] (50%)"), std::string::npos) << text;
+  EXPECT_NE(text.find("\rstep 2/2 [####################] (100%)"), std::string::npos) << text;
+  EXPECT_EQ(text.back(), '\n');
 }
 
 TEST(Progress, ImgPerSecondCountsTrainingTimeOnly) {
   std::ostringstream out;
-  ProgressPrinter progress(out, 0, 1, /*interactive=*/false, /*line_every=*/1);
-  progress.update(1, 100, {}, /*training_seconds=*/4.0);  // 25 img/s, whatever the wall time was
+  StepLog log("/nonexistent", /*writes_files=*/false, out, 0, 1, 1, {}, false);
+  log.progress(1, 100, {}, /*training_seconds=*/4.0);  // 25 img/s, whatever the wall time was
   EXPECT_NE(out.str().find("25.0 img/s"), std::string::npos) << out.str();
 }
 
-TEST(Progress, CountProgressShowsPercentageAndEtaWithOneLinePerTenSeconds) {
+TEST(Progress, CountedWorkShowsPercentageAndEtaWithOneLinePerTenSeconds) {
   std::ostringstream captured;
   std::streambuf* original = std::cerr.rdbuf(captured.rdbuf());
   {
-    CountProgress progress("features");  // stderr is not a terminal under ctest: plain lines
-    progress.update(10, 200);
-    progress.update(50, 200);  // within 10 s of the last line: not printed
-    progress.update(200, 200);
+    ProgressReporter progress = stderr_count_progress("features", 200);  // stderr is not a terminal under ctest
+    progress.update(10);
+    progress.update(50);  // within 10 s of the last line: not printed
+    progress.update(200);
   }
   std::cerr.rdbuf(original);
   const std::string text = captured.str();
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
-  EXPECT_NE(text.find("features: 10/200 images (5%), "), std::string::npos) << text;
-  EXPECT_NE(text.find(", ETA "), std::string::npos) << text;
-  EXPECT_NE(text.find("features: 200/200 images (100%)"), std::string::npos) << text;
+  EXPECT_NE(text.find("features: 10/200 (5%)  "), std::string::npos) << text;
+  EXPECT_NE(text.find(" images/s  ETA "), std::string::npos) << text;
+  EXPECT_NE(text.find("features: 200/200 (100%)"), std::string::npos) << text;
   EXPECT_EQ(text.find("50/200"), std::string::npos) << text;
 }
 
