@@ -1,12 +1,7 @@
 // longgan prepare: pack an image folder, or synthetic images, into one .lgd dataset file.
-#include <unistd.h>
 
-#include <optional>
-#include <chrono>
-#include <cstdio>
 #include <iostream>
 #include <optional>
-#include <sstream>
 
 #include "app/cli.h"
 #include "app/progress.h"

@@ -58,7 +58,7 @@ const std::vector<ConfigFlag>& run_flags() {
       {"keep", "run", "keep", "Keep the newest K checkpoints"},
       {"keep-every", "run", "keep_every", "Also keep every checkpoint whose step is a multiple of N (0: none)"},
       {"log-every", "run", "log_every",
-       "Plain progress line every N steps when stdout is not a terminal; spectral-norm sigmas of the attention and "
+       "Plain progress line (stderr) every N steps when it is not a terminal; spectral-norm sigmas of the attention and "
        "first/last layers of G and D to TensorBoard every N steps"},
       {"eval-every", "run", "eval_every",
        "FID/KID of G_ema (or --weights g) against the data every N steps, into metrics.jsonl; keeps DIR/best (0: never)"},

@@ -93,9 +93,7 @@ void refuse_unknown_config_keys(const nlohmann::json& json, const std::string& s
   std::vector<std::string> known(other_keys);
   for (const auto& field : table) known.emplace_back(field.key);
   for (const auto& [key, value] : json.items()) {
-    bool found = false;
-    for (const auto& k : known) found = found || k == key;
-    if (found) continue;
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
     std::sort(known.begin(), known.end());
     std::string names;
     for (const auto& k : known) names += (names.empty() ? "" : ", ") + k;

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
-#include <set>
 #include <stdexcept>
 #include <string>
 

@@ -8,10 +8,8 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
-#include <set>
 #include <sstream>
 #include <stdexcept>
-#include <type_traits>
 #include <vector>
 
 #include "gan/ema.h"
