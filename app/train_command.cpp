@@ -12,7 +12,6 @@
 // fail with exit code 1 within --dist-timeout.
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <limits>
@@ -25,17 +24,13 @@
 #include "app/checkpoint_io.h"
 #include "app/cli.h"
 #include "app/console_log.h"
-#include "app/evaluation.h"
-#include "app/image_grid.h"
 #include "app/model_presets.h"
-#include "app/progress.h"
 #include "app/run_config.h"
-#include "app/signals.h"
 #include "app/step_log.h"
-#include "app/tensorboard.h"
 #include "app/train_evaluator.h"
 #include "app/session_config.h"
 #include "app/train_session.h"
+#include "app/training_loop.h"
 #include "checkpoints/atomic_file.h"
 #include "checkpoints/checkpoint.h"
 #include "checkpoints/rng_state.h"
@@ -171,19 +166,6 @@ std::string utc_timestamp() {
   return text;
 }
 
-bool all_finite(const std::map<std::string, double>& losses) {
-  for (const auto& [name, value] : losses) {
-    if (!std::isfinite(value)) return false;
-  }
-  return true;
-}
-
-std::string describe(const std::map<std::string, double>& losses) {
-  std::ostringstream text;
-  for (const auto& [name, value] : losses) text << (text.tellp() > 0 ? ", " : "") << name << " = " << value;
-  return text.str();
-}
-
 // Removes temporaries left by dead processes (kill, full disk) in the run directory, saying so.
 void remove_leftovers(const fs::path& out) {
   for (const fs::path& dir : {out, out / "samples", out / "best"}) {
@@ -214,20 +196,6 @@ checkpoints::Checkpoint read_resume_checkpoint(const fs::path& out, const fs::pa
       message += "\nno earlier intact checkpoint exists in '" + out.string() + "'";
     }
     throw std::runtime_error(message);
-  }
-}
-
-// Test hook: env LONGGAN_TEST_INF_IN_STATE_AT_STEP=N puts inf into Adam's state from step N on,
-// as a huge learning rate does, to exercise the non-finite state check.
-void inject_inf_for_tests(checkpoints::TensorMap& state, int64_t step) {
-  const char* at_step = std::getenv("LONGGAN_TEST_INF_IN_STATE_AT_STEP");
-  if (at_step == nullptr || *at_step == '\0' || step < std::atoll(at_step)) return;
-  for (auto& [name, tensor] : state) {
-    if (name.find("exp_avg_sq") != std::string::npos && tensor.is_floating_point()) {
-      tensor = tensor.clone();
-      tensor.view(-1)[0] = std::numeric_limits<float>::infinity();
-      return;
-    }
   }
 }
 
@@ -294,9 +262,7 @@ AssembledConfig assemble_config(const cxxopts::ParseResult& args, const fs::path
 struct RunSettings {
   double dist_timeout = 300;
   bool sync_bn = true;
-  int64_t dist_check_every = 0;
-  gan::Weights eval_weights = gan::Weights::GEma;
-  std::vector<gan::Weights> grid_weights;
+  LoopSchedule schedule;
 };
 
 RunSettings check_run_section(const nlohmann::json& run) {
@@ -313,19 +279,41 @@ RunSettings check_run_section(const nlohmann::json& run) {
   RunSettings settings;
   settings.dist_timeout = run["dist_timeout"].get<double>();
   settings.sync_bn = run["sync_bn"].get<bool>();
-  settings.dist_check_every = run["dist_check_every"].get<int64_t>();
+  LoopSchedule& schedule = settings.schedule;
+  schedule.last_step = run["steps"].get<int64_t>();
+  schedule.sample_every = run["sample_every"].get<int64_t>();
+  schedule.checkpoint_every = run["checkpoint_every"].get<int64_t>();
+  schedule.log_every = run["log_every"].get<int64_t>();
+  schedule.samples = run["samples"].get<int64_t>();
+  schedule.dist_check_every = run["dist_check_every"].get<int64_t>();
   try {
     sampling_options(run, 1);
   } catch (const std::exception& e) {
     throw UsageError(std::string("run.sampling_stats / run.standing_stats: ") + e.what());
   }
   try {
-    settings.eval_weights = gan::parse_weights(run["weights"].get<std::string>());
+    schedule.eval_weights = gan::parse_weights(run["weights"].get<std::string>());
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("run.weights (--weights): ") + e.what());
   }
-  settings.grid_weights = sample_weights(run);
+  schedule.grid_weights = sample_weights(run);
   return settings;
+}
+
+// Distributed (RANK and WORLD_SIZE set): this rank's process group, after all ranks joined
+// (within run.dist_timeout); null for one process.
+std::unique_ptr<gan::ProcessGroup> join_process_group(const std::string& device, const RunSettings& settings) {
+  const auto env = gan::dist_environment();
+  if (!env) return nullptr;
+  return std::make_unique<gan::ProcessGroup>(
+      *env, device == "cuda" ? c10::DeviceType::CUDA : c10::DeviceType::CPU,
+      std::chrono::milliseconds(static_cast<int64_t>(settings.dist_timeout * 1000)));
+}
+
+// The device of this rank's all-reduces: its GPU when the run is on cuda.
+torch::Device collective_device(const gan::ProcessGroup* group, const std::string& device) {
+  if (group && device == "cuda") return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(group->local_rank()));
+  return torch::Device(torch::kCPU);
 }
 
 // --resume: the data and the results-changing settings checked against the checkpoint (refused
@@ -352,26 +340,6 @@ int64_t resume_session(const fs::path& out, const fs::path& from, TrainSession& 
   }
   session.load_state(join_state(checkpoint.files));  // throws listing mismatching names/shapes
   return checkpoint.step;
-}
-
-// After each step of a distributed run, the ranks agree on stopping (the largest signal any rank
-// received) and on non-finite losses, and the losses become their means over ranks (those of the
-// global batch). Returns whether another rank's losses were non-finite.
-bool agree_across_ranks(gan::ProcessGroup& group, const torch::Device& device, int& stop, bool finite,
-                        std::map<std::string, double>& losses) {
-  at::Tensor flags = at::tensor({static_cast<double>(stop), finite ? 0.0 : 1.0}, at::kDouble).to(device);
-  group.all_reduce_max(flags);
-  flags = flags.cpu();
-  stop = static_cast<int>(flags[0].item<double>());
-  if (flags[1].item<double>() > 0 && finite) return true;
-  std::vector<double> values;
-  for (const auto& [name, value] : losses) values.push_back(value);
-  std::vector<at::Tensor> sums{at::tensor(values, at::kDouble).to(device)};
-  group.all_reduce_sum(sums);
-  const at::Tensor means = sums[0].cpu() / group.size();
-  int64_t i = 0;
-  for (auto& [name, value] : losses) value = means[i++].item<double>();
-  return false;
 }
 
 }  // namespace
@@ -419,13 +387,7 @@ int run_train(int argc, char** argv) {
   // file when the value comes from it.
   if (assembled.before_flags) check_session_config(config, *assembled.before_flags, args["config"].as<std::string>());
   else check_session_config(config);
-  std::unique_ptr<gan::ProcessGroup> group;
-  if (auto env = gan::dist_environment()) {
-    const std::string device = run["device"].get<std::string>();
-    group = std::make_unique<gan::ProcessGroup>(
-        *env, device == "cuda" ? c10::DeviceType::CUDA : c10::DeviceType::CPU,
-        std::chrono::milliseconds(static_cast<int64_t>(settings.dist_timeout * 1000)));
-  }
+  const std::unique_ptr<gan::ProcessGroup> group = join_process_group(run["device"].get<std::string>(), settings);
   const bool main_rank = !group || group->rank() == 0;
   std::ostream quiet(nullptr);  // the output of ranks other than 0
   std::ostream& console = main_rank ? std::cout : quiet;
@@ -471,119 +433,28 @@ int run_train(int argc, char** argv) {
   }
   session.check_replicas();  // distributed: every rank starts from the same weights
 
-  std::optional<fs::path> last_good = resume_from;
-  auto manifest_of = [&](const nlohmann::json& metrics) {
-    return nlohmann::json{{"config", config},
-                          {"model", config["model"]},
-                          {"attention", session.attention_json()},
-                          {"train", config["train"]},
-                          {"data", session.data_fingerprint()},
-                          {"metrics", metrics}};
-  };
-  auto non_finite_stop = [&](const checkpoints::NonFiniteStateError& e) {
-    return std::runtime_error("non-finite training state at step " + std::to_string(step) + ": " + e.what() +
-                              "; it was not checkpointed. Last good checkpoint: " +
-                              (last_good ? last_good->string() : std::string("none")) +
-                              ". Lower the learning rates or resume from that checkpoint with another --seed.");
-  };
-  auto save = [&](const nlohmann::json& metrics) {
-    auto state = session.state();
-    inject_inf_for_tests(state, step);
-    try {
-      if (writer) last_good = writer->write(step, manifest_of(metrics), split_state(state));
-    } catch (const checkpoints::NonFiniteStateError& e) {
-      throw non_finite_stop(e);
-    }
-  };
+  RunCheckpoints run_checkpoints(std::move(writer), config, session, resume_from);
   // Rank 0 only: with --eval-every, the network and the data's features.
   std::unique_ptr<TrainEvaluator> evaluator;
-  if (main_rank) evaluator = std::make_unique<TrainEvaluator>(run, out, session, settings.eval_weights);
-  const int64_t last_step = run["steps"].get<int64_t>();
-  const int64_t sample_every = run["sample_every"].get<int64_t>();
-  const int64_t checkpoint_every = run["checkpoint_every"].get<int64_t>();
-  const int64_t log_every = run["log_every"].get<int64_t>();
-  StepLog log(out, main_rank, main_rank ? std::cerr : quiet, step, last_step, log_every,
+  if (main_rank) evaluator = std::make_unique<TrainEvaluator>(run, out, session, settings.schedule.eval_weights);
+  const LoopSchedule& schedule = settings.schedule;
+  StepLog log(out, main_rank, main_rank ? std::cerr : quiet, step, schedule.last_step, schedule.log_every,
               {{"lr/G", config["train"]["lr_g"].get<double>()}, {"lr/D", config["train"]["lr_d"].get<double>()}},
               resume_from.has_value());
-
-  install_stop_handlers();
-  nlohmann::json metrics = nlohmann::json::object();
-  int64_t images = 0;
-  double training_seconds = 0;  // excludes evaluations, for images/s
-  bool saved = resume_from.has_value();
-  // The signal that stops the run: this process's, or in a distributed run the largest one any
-  // rank received (agreed after each step).
-  int stop = stop_signal();
-  while (step < last_step && stop == 0) {
-    const auto step_start = std::chrono::steady_clock::now();
-    auto losses = session.train_step();
-    ++step;
-    images += session.images_per_step();
-    bool finite = all_finite(losses);
-    stop = stop_signal();
-    if (group) {
-      const torch::Device device = run["device"].get<std::string>() == "cuda"
-                                       ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(group->local_rank()))
-                                       : torch::Device(torch::kCPU);
-      if (agree_across_ranks(*group, device, stop, finite, losses)) {
-        log.interrupt();
-        throw std::runtime_error("non-finite loss on another rank at step " + std::to_string(step) +
-                                 "; nothing was checkpointed for it. Last good checkpoint: " +
-                                 (last_good ? last_good->string() : std::string("none")));
-      }
-    }
-    if (settings.dist_check_every > 0 && step % settings.dist_check_every == 0) session.check_replicas();
-    if (!finite) {
-      log.interrupt();
-      throw std::runtime_error("non-finite loss at step " + std::to_string(step) + " (" + describe(losses) +
-                               "); nothing was checkpointed for it. Last good checkpoint: " +
-                               (last_good ? last_good->string() : std::string("none")) +
-                               ". Lower the learning rates or resume from that checkpoint with another --seed.");
-    }
-    training_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
-    log.progress(step, images, losses, training_seconds);
-    std::map<std::string, double> sigmas;
-    if (main_rank && log_every > 0 && step % log_every == 0) sigmas = session.spectral_sigmas();
-    std::optional<Scores> scores;
-    if (evaluator && evaluator->due(step)) {
-      log.interrupt();
-      scores = evaluator->evaluate(step);
-    }
-    metrics = log.write_step(step, losses, images, training_seconds, sigmas, scores,
-                             gan::to_string(settings.eval_weights));
-    if (main_rank && sample_every > 0 && step % sample_every == 0) {
-      for (const gan::Weights weights : settings.grid_weights) {
-        const bool g = weights == gan::Weights::G;
-        const at::Tensor grid = make_grid(session.fixed_samples(run["samples"].get<int64_t>(), weights));
-        const std::string png = encode_png(grid);
-        checkpoints::write_file_atomic(out / "samples" / (checkpoints::step_dir_name(step) + (g ? "-g" : "") + ".png"), png);
-        log.add_image(step, g ? "samples_g" : "samples", png, grid.size(0), grid.size(1), grid.size(2));
-      }
-    }
-    try {
-      if (scores && evaluator->keep_if_best(step, *scores, manifest_of(metrics), split_state(session.state()))) {
-        std::cout << "new best FID " << scores->fid << ": " << (out / "best").string() << std::endl;
-      }
-    } catch (const checkpoints::NonFiniteStateError& e) {
-      throw non_finite_stop(e);
-    }
-    saved = false;
-    if ((checkpoint_every > 0 && step % checkpoint_every == 0) || step == last_step) {
-      save(metrics);
-      saved = true;
-    }
-  }
-  log.interrupt();
-  if (stop != 0 && !saved) save(metrics);
+  const LoopEnd end = run_training_loop(session, group.get(), collective_device(group.get(), run["device"].get<std::string>()), schedule, step, resume_from.has_value(),
+                                        LoopOutputs{.run_dir = out,
+                                                    .main_rank = main_rank,
+                                                    .log = log,
+                                                    .evaluator = evaluator.get(),
+                                                    .checkpoints = run_checkpoints});
   if (group) group->barrier();  // the last checkpoint is complete before any rank exits
-  if (int signal = stop; signal != 0) {
-    console << "stopped by signal " << signal << " at step " << step << "; checkpoint: "
-              << (last_good ? last_good->string() : std::string("none")) << "\nresume with: longgan train --out "
-              << out.string() << " --resume" << std::endl;
-    return 128 + signal;
-  }
-  console << "done: step " << step << ", checkpoint " << (last_good ? last_good->string() : std::string("none"))
+  if (end.stop_signal != 0) {
+    console << "stopped by signal " << end.stop_signal << " at step " << end.step << "; checkpoint: "
+            << run_checkpoints.last_good() << "\nresume with: longgan train --out " << out.string() << " --resume"
             << std::endl;
+    return 128 + end.stop_signal;
+  }
+  console << "done: step " << end.step << ", checkpoint " << run_checkpoints.last_good() << std::endl;
   return 0;
 }
 
