@@ -1,5 +1,6 @@
 #include "app/evaluation.h"
 
+#include <chrono>
 #include <memory>
 #include <optional>
 
@@ -16,10 +17,13 @@ std::unique_ptr<gan::InceptionNetwork> open_inception(const std::string& file, c
 }
 
 gan::FeatureProgress stderr_progress(const std::string& label) {
-  // Shared by every copy of the callback; made at the first call, which knows the total.
+  // Shared by every copy of the callback; made at the first call, which knows the total and comes
+  // after the first batch: the clock starts now, else the first line's rate and ETA would count
+  // that batch in no time.
   auto progress = std::make_shared<std::optional<ProgressReporter>>();
-  return [progress, label](int64_t done, int64_t total) {
-    if (!*progress) progress->emplace(stderr_count_progress(label, total));
+  const auto started = std::chrono::steady_clock::now();
+  return [progress, label, started](int64_t done, int64_t total) {
+    if (!*progress) progress->emplace(stderr_count_progress(label, total, started));
     (*progress)->update(done);
   };
 }

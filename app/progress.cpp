@@ -15,12 +15,13 @@ namespace longgan::app {
 bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
 
 ProgressReporter::ProgressReporter(std::ostream& out, std::string label, int64_t first, int64_t last, bool interactive,
-                                   int64_t line_every)
+                                   int64_t line_every, std::chrono::steady_clock::time_point started)
     : out_(out), label_(std::move(label)), first_(first), last_(last), interactive_(interactive),
-      line_every_(std::max<int64_t>(line_every, 0)), start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+      line_every_(std::max<int64_t>(line_every, 0)), start_(started), last_draw_(started) {}
 
-ProgressReporter stderr_count_progress(const std::string& label, int64_t total) {
-  return ProgressReporter(std::cerr, label + ":", 0, total, stderr_is_terminal(), 0);
+ProgressReporter stderr_count_progress(const std::string& label, int64_t total,
+                                       std::chrono::steady_clock::time_point started) {
+  return ProgressReporter(std::cerr, label + ":", 0, total, stderr_is_terminal(), 0, started);
 }
 
 std::string ProgressReporter::format_duration(double seconds) {

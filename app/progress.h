@@ -14,9 +14,10 @@ namespace longgan::app {
 
 class ProgressReporter {
  public:
-  // Work from `first` (exclusive: e.g. a resumed step) to `last` units, reported to `out`.
+  // Work from `first` (exclusive: e.g. a resumed step) to `last` units, reported to `out`; rates
+  // and ETA count from `started` (when the work began, if before the reporter is made).
   ProgressReporter(std::ostream& out, std::string label, int64_t first, int64_t last, bool interactive,
-                   int64_t line_every);
+                   int64_t line_every, std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now());
 
   // `done` units are finished; `rate` per second of `rate_unit` ("img/s"); `values` follow it
   // (e.g. the losses, 4 decimals). The ETA is the wall time per unit so far times what is left.
@@ -41,7 +42,8 @@ class ProgressReporter {
 
 // Progress of counted work on stderr ("LABEL: done/total images ..."), lines every 10 seconds
 // when stderr is not a terminal.
-ProgressReporter stderr_count_progress(const std::string& label, int64_t total);
+ProgressReporter stderr_count_progress(const std::string& label, int64_t total,
+                                       std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now());
 
 // Whether stderr is a terminal.
 bool stderr_is_terminal();

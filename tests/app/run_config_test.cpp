@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <iostream>
 #include <sstream>
 
 #include "app/checkpoint_io.h"
 #include "app/cli.h"
+#include "app/evaluation.h"
 #include "app/progress.h"
 #include "app/step_log.h"
 
@@ -139,6 +142,29 @@ TEST(Progress, CountedWorkShowsPercentageAndEtaWithOneLinePerTenSeconds) {
   EXPECT_NE(text.find(" images/s  ETA "), std::string::npos) << text;
   EXPECT_NE(text.find("features: 200/200 (100%)"), std::string::npos) << text;
   EXPECT_EQ(text.find("50/200"), std::string::npos) << text;
+}
+
+// Regression: the FID features' reporter is made at the first callback, after the first batch;
+// its first line said "320000000.0 images/s  ETA 0s".
+TEST(Progress, RateCountsFromWhenTheWorkStarted) {
+  std::ostringstream out;
+  ProgressReporter progress(out, "features:", 0, 100, /*interactive=*/false, /*line_every=*/0,
+                            std::chrono::steady_clock::now() - std::chrono::seconds(2));
+  progress.update(32);
+  EXPECT_NE(out.str().find("features: 32/100 (32%)  16.0 images/s  ETA 4s"), std::string::npos) << out.str();
+
+  std::ostringstream captured;
+  std::streambuf* original = std::cerr.rdbuf(captured.rdbuf());
+  {
+    const gan::FeatureProgress callback = stderr_progress("real");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the first batch
+    callback(32, 100);
+  }
+  std::cerr.rdbuf(original);
+  const std::string text = captured.str();
+  const auto at = text.find("(32%)  ");
+  ASSERT_NE(at, std::string::npos) << text;
+  EXPECT_LE(std::stod(text.substr(at + 7)), 320.0) << text;  // 32 images in >= 0.1 s
 }
 
 }  // namespace
