@@ -47,8 +47,9 @@ PROGRESS = re.compile(r"^step (\d+)/(\d+)(?: \(\d+%\))?\s+([0-9.]+) img/s")
 
 
 def training_images_per_second(logs):
-    """img/s of the first part's last progress line before its first evaluation: a progress line
-    averages over its part, so later lines would include evaluation time."""
+    """img/s of the first part's last progress line before its first evaluation (a line averages
+    the training time of its part; logs of builds before the evaluations were left out of it
+    counted them in, so reading before the first one works for both)."""
     if not logs:
         return None
     last = None
