@@ -1,6 +1,5 @@
 #include "app/evaluation.h"
 
-#include <chrono>
 #include <memory>
 #include <optional>
 
@@ -14,18 +13,6 @@ namespace longgan::app {
 std::unique_ptr<gan::InceptionNetwork> open_inception(const std::string& file, const torch::Device& device) {
   return std::make_unique<gan::InceptionNetwork>(file.empty() ? gan::find_inception_network() : std::filesystem::path(file),
                                                  device);
-}
-
-gan::FeatureProgress stderr_progress(const std::string& label) {
-  // Shared by every copy of the callback; made at the first call, which knows the total and comes
-  // after the first batch: the clock starts now, else the first line's rate and ETA would count
-  // that batch in no time.
-  auto progress = std::make_shared<std::optional<ProgressReporter>>();
-  const auto started = std::chrono::steady_clock::now();
-  return [progress, label, started](int64_t done, int64_t total) {
-    if (!*progress) progress->emplace(stderr_count_progress(label, total, started));
-    (*progress)->update(done);
-  };
 }
 
 nlohmann::json Scores::to_json() const {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "app/progress.h"
 #include "gan/fid/fid.h"
 #include "gan/fid/image_set_features.h"
 #include "gan/fid/inception.h"
@@ -17,9 +18,6 @@ namespace longgan::app {
 
 // The network of `file`, or of gan::find_inception_network() when `file` is empty.
 std::unique_ptr<gan::InceptionNetwork> open_inception(const std::string& file, const torch::Device& device);
-
-// Progress of a long feature computation on stderr (ProgressReporter: done/total, percentage, rate, ETA).
-gan::FeatureProgress stderr_progress(const std::string& label);
 
 struct Scores {
   double fid = 0;

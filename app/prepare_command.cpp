@@ -1,7 +1,6 @@
 // longgan prepare: pack an image folder, or synthetic images, into one .lgd dataset file.
 
 #include <iostream>
-#include <optional>
 
 #include "app/cli.h"
 #include "app/progress.h"
@@ -49,11 +48,7 @@ int run_folder(const cxxopts::ParseResult& args, const std::string& output, int6
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  std::optional<ProgressReporter> progress;  // the total is known once the folder is listed
-  const auto summary = datasets::prepare_folder(options, [&progress](int64_t done, int64_t total) {
-    if (!progress) progress.emplace(stderr_count_progress("decoding", total));
-    progress->update(done);
-  });
+  const auto summary = datasets::prepare_folder(options, stderr_progress("decoding"));
   std::cerr << "wrote " << summary.written << " of " << summary.found << " images (" << resolution << "x" << resolution
             << ") to " << output << "\n"
             << "  unreadable: " << summary.unreadable.size() << "\n"

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <utility>
@@ -22,6 +24,15 @@ ProgressReporter::ProgressReporter(std::ostream& out, std::string label, int64_t
 ProgressReporter stderr_count_progress(const std::string& label, int64_t total,
                                        std::chrono::steady_clock::time_point started) {
   return ProgressReporter(std::cerr, label + ":", 0, total, stderr_is_terminal(), 0, started);
+}
+
+std::function<void(int64_t, int64_t)> stderr_progress(const std::string& label) {
+  auto progress = std::make_shared<std::optional<ProgressReporter>>();  // shared by every copy
+  const auto started = std::chrono::steady_clock::now();
+  return [progress, label, started](int64_t done, int64_t total) {
+    if (!*progress) progress->emplace(stderr_count_progress(label, total, started));
+    (*progress)->update(done);
+  };
 }
 
 std::string ProgressReporter::format_duration(double seconds) {

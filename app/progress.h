@@ -6,6 +6,7 @@
 // A line: "LABEL done/total [bar] (P%)  R UNIT/s  NAME VALUE ...  ETA T" (the bar on a terminal).
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <string>
@@ -44,6 +45,11 @@ class ProgressReporter {
 // when stderr is not a terminal.
 ProgressReporter stderr_count_progress(const std::string& label, int64_t total,
                                        std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now());
+
+// A progress(done, total) callback for work whose total is known at its first call (FID features,
+// prepare's folder): stderr_count_progress made at that call, its clock started when the callback
+// is made (the first call comes after the first batch, which would otherwise count as no time).
+std::function<void(int64_t done, int64_t total)> stderr_progress(const std::string& label);
 
 // Whether stderr is a terminal.
 bool stderr_is_terminal();
