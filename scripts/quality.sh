@@ -15,7 +15,8 @@
 # Defaults: 64x64 synthetic data (10,000 images), ch 16, batch 16, G attention at 64x64 (4,096
 # tokens), no D attention, 3,000 steps of dense, smyrf:hashes=2,q_cluster=512,k_cluster=128,
 # improved_clustered (fitted to the block) and clustered (fitted), FID/KID on 2,000 samples every
-# 500 steps, output in bench/quality/. About 4 hours on 2 CPU cores. --quick: 32x32, 256 images,
+# 500 steps, output in bench/quality/. About 7-8 hours on 2 CPU cores (1.5 h per type, 1.5 h for the
+# swap matrix and the noise floor), resumable. --quick: 32x32, 256 images,
 # dense and SMYRF, 20 steps, 64 samples: a few minutes (what the tests run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,7 @@ EVAL_N=2000
 SEED=1
 QUICK=0
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 need_value() { [ $# -ge 2 ] && [ -n "$2" ] || { echo "quality.sh: $1 needs a value (see --help)" >&2; exit 2; }; }
 positive() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || { echo "quality.sh: $1 takes a positive integer, got '$2'" >&2; exit 2; }; }
 
