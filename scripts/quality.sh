@@ -123,7 +123,8 @@ for t in "${types[@]}"; do
   json="$OUT/logs/$(slug "$t").swap.json"
   [ -f "$json" ] && continue
   echo "quality: swap report of $t"
-  "$BIN" metrics --checkpoint "$OUT/runs/$(slug "$t")" --real "$DATA" --compare-attention "$all_types" \
+  /usr/bin/time -v -o "$OUT/logs/$(slug "$t").swap.time" \
+    "$BIN" metrics --checkpoint "$OUT/runs/$(slug "$t")" --real "$DATA" --compare-attention "$all_types" \
     --n "$EVAL_N" --seed 0 --device cpu --json "$json.tmp" >"$OUT/logs/$(slug "$t").swap.log" 2>&1 \
     || { tail -20 "$OUT/logs/$(slug "$t").swap.log"; exit 1; }
   mv "$json.tmp" "$json"
@@ -135,8 +136,9 @@ for s in 1 2 3; do
   json="$OUT/logs/$first.seed$s.json"
   [ -f "$json" ] && continue
   echo "quality: noise floor, seed $s"
-  "$BIN" metrics --checkpoint "$OUT/runs/$first" --real "$DATA" --n "$EVAL_N" --seed "$s" --device cpu \
-    --json "$json.tmp" >"$OUT/logs/$first.seed$s.log" 2>&1 || { tail -20 "$OUT/logs/$first.seed$s.log"; exit 1; }
+  /usr/bin/time -v -o "$OUT/logs/$first.seed$s.time" \
+    "$BIN" metrics --checkpoint "$OUT/runs/$first" --real "$DATA" --n "$EVAL_N" --seed "$s" --device cpu \
+      --json "$json.tmp" >"$OUT/logs/$first.seed$s.log" 2>&1 || { tail -20 "$OUT/logs/$first.seed$s.log"; exit 1; }
   mv "$json.tmp" "$json"
 done
 

@@ -65,7 +65,7 @@ TEST(QualityScript, QuickRunReportsCurvesSwapsNoiseAndPicturesAndResumesWithoutR
     }
     EXPECT_GT(run["images_per_second"].get<double>(), 0.0) << run.dump();
     EXPECT_GT(run["peak_rss_mib"].get<double>(), 0.0) << run.dump();
-    EXPECT_TRUE(is_png(run["grid"].get<std::string>())) << run.dump();
+    EXPECT_TRUE(is_png(out / run["grid"].get<std::string>())) << run.dump();  // relative to --out
   }
   // Swap matrix: each trained model sampled with both types.
   ASSERT_EQ(results["swap"].size(), 2u) << results.dump(2);
@@ -78,10 +78,16 @@ TEST(QualityScript, QuickRunReportsCurvesSwapsNoiseAndPicturesAndResumesWithoutR
   // The noise floor: the first run's final checkpoint under three sample seeds.
   ASSERT_EQ(results["noise_floor"]["fids"].size(), 3u) << results.dump(2);
   EXPECT_GE(results["noise_floor"]["spread"].get<double>(), 0.0);
+  // Wall time of every kind of call, from their /usr/bin/time reports.
+  for (const char* part : {"training_seconds", "swap_matrix_seconds", "noise_floor_seconds"}) {
+    EXPECT_GT(results["wall"][part].get<double>(), 0.0) << part << ": " << results["wall"].dump();
+  }
   EXPECT_TRUE(is_png(out / "fid.png"));
   EXPECT_TRUE(is_png(out / "grids.png"));
   const std::string table = read_text(out / "README.md");
-  for (const char* part : {"Swap matrix", "Noise floor", "images/s", "fid.png", "grids.png"}) {
+  // "Reading": SMYRF's final FID and each swap set against the noise floor, in words.
+  for (const char* part : {"Swap matrix", "Noise floor", "images/s", "fid.png", "grids.png", "Reading:",
+                           "against `dense`'s", "-trained, sampled with `smyrf`", "noise floor"}) {
     EXPECT_NE(table.find(part), std::string::npos) << part << "\n" << table;
   }
 
