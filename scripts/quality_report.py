@@ -66,8 +66,10 @@ def training_images_per_second(logs):
 
 
 def time_report(paths):
-    """(peak RSS in MiB, wall seconds summed) over /usr/bin/time -v reports (an interrupted call
-    leaves an empty one)."""
+    """(peak RSS in MiB, wall seconds summed) over the calls behind /usr/bin/time -v reports. A call
+    stopped before its report was written left the file empty, created when it started; its log
+    was last written when it stopped, so that span counts (its work after the last checkpoint was
+    done twice: real time spent)."""
     peak, wall = 0.0, 0.0
     for path in paths:
         with open(path) as f:
@@ -77,32 +79,15 @@ def time_report(paths):
             peak = max(peak, int(m.group(1)) / 1024.0)
         m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([0-9:.]+)", text)
         if m:
-            parts = [float(p) for p in m.group(1).split(":")]
             seconds = 0.0
-            for p in parts:
-                seconds = seconds * 60 + p
+            for p in m.group(1).split(":"):
+                seconds = seconds * 60 + float(p)
             wall += seconds
+        else:
+            log = path[:-len(".time")] + ".log"
+            if os.path.exists(log):
+                wall += max(0.0, os.path.getmtime(log) - os.path.getmtime(path))
     return (peak or None), wall
-
-
-def interrupted_wall_seconds(time_path, log_path):
-    """Wall seconds of a call stopped before /usr/bin/time wrote its report: its report file was
-    created empty when the call started, and its log was last written when it stopped."""
-    if not os.path.exists(log_path):
-        return 0.0
-    return max(0.0, os.path.getmtime(log_path) - os.path.getmtime(time_path))
-
-
-def calls_wall_seconds(time_paths):
-    """(wall seconds, calls) of the calls behind /usr/bin/time reports, interrupted ones included
-    (their work after the last checkpoint was done twice: real time spent)."""
-    wall = 0.0
-    for path in time_paths:
-        _, seconds = time_report([path])
-        if seconds == 0.0:
-            seconds = interrupted_wall_seconds(path, path[:-len(".time")] + ".log")
-        wall += seconds
-    return wall, len(time_paths)
 
 
 def numbered(paths):
@@ -117,8 +102,7 @@ def collect(out, types, steps, eval_n):
         curve = fid_curve(run_dir)
         logs = numbered(glob.glob(os.path.join(out, "logs", s + ".train.*.log")))
         times = numbered(glob.glob(os.path.join(out, "logs", s + ".train.*.time")))
-        peak, _ = time_report(times)
-        wall, parts = calls_wall_seconds(times)
+        peak, wall = time_report(times)
         runs.append({
             "spec": spec,
             "type": type_of(spec),
@@ -131,7 +115,7 @@ def collect(out, types, steps, eval_n):
             "images_per_second": training_images_per_second(logs),
             "peak_rss_mib": peak,
             "train_wall_seconds": wall,
-            "train_parts": parts,
+            "train_parts": len(times),
             "grid": "grid_%s.png" % s,
         })
     swap = {}
@@ -156,8 +140,8 @@ def collect(out, types, steps, eval_n):
     if len(noise["fids"]) >= 2:
         noise["spread"] = max(noise["fids"]) - min(noise["fids"])
         noise["stdev"] = statistics.stdev(noise["fids"])
-    swap_wall, _ = calls_wall_seconds(glob.glob(os.path.join(out, "logs", "*.swap.time")))
-    noise_wall, _ = calls_wall_seconds(glob.glob(os.path.join(out, "logs", "*.seed[0-9]*.time")))
+    _, swap_wall = time_report(glob.glob(os.path.join(out, "logs", "*.swap.time")))
+    _, noise_wall = time_report(glob.glob(os.path.join(out, "logs", "*.seed[0-9]*.time")))
     wall = {"training_seconds": sum(r["train_wall_seconds"] for r in runs), "swap_matrix_seconds": swap_wall,
             "noise_floor_seconds": noise_wall}
     wall["total_seconds"] = sum(wall.values())
