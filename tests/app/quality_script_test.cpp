@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -22,10 +23,12 @@ using longgan::app::testing::python_executable;
 using longgan::app::testing::python_imports;
 using longgan::app::testing::run_program;
 
-std::string script() {
+std::string scripts_dir() {
   const char* source = std::getenv("LONGGAN_SOURCE_DIR");
-  return std::string(source ? source : ".") + "/scripts/quality.sh";
+  return std::string(source ? source : ".") + "/scripts";
 }
+
+std::string script() { return scripts_dir() + "/quality.sh"; }
 
 // The venv of the Python this build uses (its bin/python's grandparent).
 std::string venv() { return fs::path(python_executable()).parent_path().parent_path().string(); }
@@ -97,6 +100,41 @@ TEST(QualityScript, QuickRunReportsCurvesSwapsNoiseAndPicturesAndResumesWithoutR
   EXPECT_NE(again.output.find("dense already trained to step 20"), std::string::npos) << again.output;
   EXPECT_EQ(again.output.find("quality: training"), std::string::npos) << again.output;
   EXPECT_FALSE(fs::exists(out / "logs" / "dense.train.1.log"));
+  longgan::checkpoints::remove_tree(out);
+}
+
+// The report reads runs stopped and resumed: a part stopped by SIGTERM leaves its /usr/bin/time
+// file empty (created when it started) and counts from that file's time to its log's last write;
+// img/s comes from the first part that printed a progress line, read before its first evaluation.
+TEST(QualityScript, ReportCountsInterruptedPartsFromTheirFilesTimes) {
+  const fs::path out = fresh_dir("quality_report_interrupted");
+  const fs::path logs = out / "logs";
+  fs::create_directories(logs);
+  fs::create_directories(out / "runs" / "dense");
+  std::ofstream(out / "runs" / "dense" / "metrics.jsonl") << R"({"step":10,"fid":50.5,"kid_mean":0.1,"kid_std":0.01})" << "\n";
+  // Part 0: stopped before its first progress line, 120 s after it started.
+  std::ofstream(logs / "dense.train.0.time");
+  std::ofstream(logs / "dense.train.0.log") << "loading\n";
+  const auto started = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  fs::last_write_time(logs / "dense.train.0.time", started);
+  fs::last_write_time(logs / "dense.train.0.log", started + std::chrono::seconds(120));
+  // Part 1: finished; its /usr/bin/time report gives peak and wall.
+  std::ofstream(logs / "dense.train.1.log") << "step 4/10 (40%)  11.0 img/s  ETA 1s\n"
+                                            << "step 5/10 (50%)  12.5 img/s  ETA 1s\n"
+                                            << "step 5: FID 60.0\n"
+                                            << "step 10/10 (100%)  3.0 img/s  ETA 0s\n";
+  std::ofstream(logs / "dense.train.1.time") << "\tMaximum resident set size (kbytes): 2048000\n"
+                                             << "\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:02:03.5\n";
+  auto r = run_program(python_executable(),
+                       {scripts_dir() + "/quality_report.py",
+                        "--out", out.string(), "--types", "dense", "--steps", "10", "--eval-n", "4"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto run = nlohmann::json::parse(read_text(out / "results.json"))["runs"][0];
+  EXPECT_NEAR(run["train_wall_seconds"].get<double>(), 120.0 + 3723.5, 1.0);
+  EXPECT_EQ(run["train_parts"], 2);
+  EXPECT_DOUBLE_EQ(run["peak_rss_mib"].get<double>(), 2000.0);
+  EXPECT_DOUBLE_EQ(run["images_per_second"].get<double>(), 12.5);
+  EXPECT_DOUBLE_EQ(run["final_fid"].get<double>(), 50.5);
   longgan::checkpoints::remove_tree(out);
 }
 
