@@ -105,4 +105,14 @@ void apply_config_flags(nlohmann::json& config, const cxxopts::ParseResult& args
   }
 }
 
+const ConfigFlag* find_config_flag(std::initializer_list<const std::vector<ConfigFlag>*> tables,
+                                   std::string_view section, std::string_view key) {
+  for (const auto* flags : tables) {
+    for (const ConfigFlag& flag : *flags) {
+      if (flag.section == section && flag.key == key) return &flag;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace longgan::app

@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace longgan::app {
@@ -32,6 +34,11 @@ void overlay_config(nlohmann::json& config, const nlohmann::json& overlay, const
 
 // Sets config[section][key] for every flag given on the command line (UsageError on bad values).
 void apply_config_flags(nlohmann::json& config, const cxxopts::ParseResult& args, const std::vector<ConfigFlag>& flags);
+
+// The flag of `tables` that sets config[section][key] (the first one, in table order); nullptr when
+// no flag does. Messages name the flag of a field with it.
+const ConfigFlag* find_config_flag(std::initializer_list<const std::vector<ConfigFlag>*> tables,
+                                   std::string_view section, std::string_view key);
 
 // Parses flag text as the same kind of JSON value as `like`; UsageError naming --flag.
 nlohmann::json parse_flag_value(const std::string& flag, const std::string& text, const nlohmann::json& like);

@@ -126,15 +126,15 @@ std::string describe_model(const nlohmann::json& model_section) {
 namespace {
 // "train config: ema_kimg: ..." -> "train config: ema_kimg (--ema-kimg): ...": the field's flag named.
 std::string with_flag_name(const std::string& message) {
-  for (const auto* flags : {&model_flags(), &train_flags()}) {
-    for (const ConfigFlag& flag : *flags) {
-      const std::string prefix = flag.section + " config: " + flag.key + ":";
-      if (message.starts_with(prefix)) {
-        return flag.section + " config: " + flag.key + " (--" + flag.flag + "):" + message.substr(prefix.size());
-      }
-    }
-  }
-  return message;
+  const size_t section_end = message.find(" config: ");
+  if (section_end == std::string::npos) return message;
+  const size_t key_begin = section_end + std::string_view(" config: ").size();
+  const size_t key_end = message.find(':', key_begin);
+  if (key_end == std::string::npos) return message;
+  const ConfigFlag* flag = find_config_flag({&model_flags(), &train_flags()}, message.substr(0, section_end),
+                                            message.substr(key_begin, key_end - key_begin));
+  if (!flag) return message;
+  return message.substr(0, key_end) + " (--" + flag->flag + ")" + message.substr(key_end);
 }
 }  // namespace
 

@@ -100,12 +100,9 @@ std::vector<std::string> changed_settings(const nlohmann::json& recorded, const 
       const bool same = (before.is_number() && value.is_number()) ? before.get<double>() == value.get<double>()
                                                                    : before == value;
       if (same) continue;
-      std::string flag;
-      for (const auto* flags : {&run_flags(), &distributed_flags(), &model_flags(), &train_flags()}) {
-        for (const ConfigFlag& f : *flags) {
-          if (f.section == section && f.key == key) flag = " (--" + f.flag + ")";
-        }
-      }
+      const ConfigFlag* given = find_config_flag({&run_flags(), &distributed_flags(), &model_flags(), &train_flags()},
+                                                 section, key);
+      const std::string flag = given ? " (--" + given->flag + ")" : "";
       changes.push_back(section + "." + key + flag + ": checkpoint " + before.dump() + ", now " + value.dump());
     }
   }

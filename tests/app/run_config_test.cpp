@@ -35,6 +35,22 @@ cxxopts::ParseResult parse(std::vector<std::string> args, cxxopts::Options& opti
   return options.parse(static_cast<int>(argv.size()), argv.data());
 }
 
+TEST(RunConfig, FindConfigFlagSearchesTheTablesInOrder) {
+  const std::vector<ConfigFlag> model = flags();
+  const std::vector<ConfigFlag> other = {{"width", "model", "ch", ""}, {"steps", "run", "steps", ""}};
+  const ConfigFlag* found = find_config_flag({&model, &other}, "model", "ch");
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(found->flag, "ch");  // the first table's flag, not the later "width"
+  found = find_config_flag({&other, &model}, "model", "ch");
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(found->flag, "width");
+  found = find_config_flag({&model, &other}, "run", "steps");
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(found->flag, "steps");
+  EXPECT_EQ(find_config_flag({&model, &other}, "train", "ch"), nullptr);  // the key under another section
+  EXPECT_EQ(find_config_flag({&model}, "run", "steps"), nullptr);
+}
+
 TEST(RunConfig, FileThenFlagsOverrideDefaults) {
   auto config = defaults();
   overlay_config(config, {{"model", {{"ch", 32}, {"resolution", 64}}}}, "cfg.json");
