@@ -126,9 +126,10 @@ std::string describe_model(const nlohmann::json& model_section) {
 namespace {
 // "train config: ema_kimg: ..." -> "train config: ema_kimg (--ema-kimg): ...": the field's flag named.
 std::string with_flag_name(const std::string& message) {
-  const size_t section_end = message.find(" config: ");
+  constexpr std::string_view marker = " config: ";
+  const size_t section_end = message.find(marker);
   if (section_end == std::string::npos) return message;
-  const size_t key_begin = section_end + std::string_view(" config: ").size();
+  const size_t key_begin = section_end + marker.size();
   const size_t key_end = message.find(':', key_begin);
   if (key_end == std::string::npos) return message;
   const ConfigFlag* flag = find_config_flag({&model_flags(), &train_flags()}, message.substr(0, section_end),
