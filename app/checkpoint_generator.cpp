@@ -123,4 +123,6 @@ void CheckpointGenerator::set_attention(const attention::AttentionSpec& spec) {
 
 const attention::AttentionSpec& CheckpointGenerator::attention() const { return impl_->model.attention; }
 
+gan::Generator& CheckpointGenerator::network() { return impl_->sampler->network(); }
+
 }  // namespace longgan::app

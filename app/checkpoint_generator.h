@@ -12,6 +12,7 @@
 
 #include "attention/attention.h"
 #include "checkpoints/checkpoint.h"
+#include "gan/generator.h"
 #include "gan/model_config.h"
 #include "gan/sampling_statistics.h"
 
@@ -49,6 +50,8 @@ class CheckpointGenerator {
   // Switches every attention block to `spec` (checked first: no change when it does not fit).
   void set_attention(const attention::AttentionSpec& spec);
   const attention::AttentionSpec& attention() const;
+  // The network that renders (diagnostics observe its attention blocks).
+  gan::Generator& network();
   const gan::SamplingOptions& sampling() const;
   gan::Weights weights() const;
 

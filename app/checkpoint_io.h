@@ -21,6 +21,11 @@ checkpoints::TensorMap join_state(const std::map<std::string, checkpoints::Tenso
 // "G attention at 16x16: smyrf:hashes=2,..." for each block the manifest's model config lists.
 void print_attention_blocks(std::ostream& out, const nlohmann::json& manifest);
 
+// The gamma of every attention block in G, G_ema and D, and the branch ratios (||gamma o|| / ||x||)
+// last logged at or before the checkpoint's step (its manifest's metrics, else the run's
+// metrics.jsonl beside the step directory).
+void print_attention_weights(std::ostream& out, const std::filesystem::path& step_dir, const nlohmann::json& manifest);
+
 // Tensor and element counts per checkpoint file.
 void print_parameter_counts(std::ostream& out, const std::filesystem::path& step_dir, const nlohmann::json& manifest);
 

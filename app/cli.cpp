@@ -82,10 +82,15 @@ std::vector<attention::AttentionSpec> parse_spec_list(const std::string& option,
   return specs;
 }
 
+attention::AttentionSpec resolve_spec_text(const std::string& option, const std::string& text,
+                                           const attention::AttentionSpec& own) {
+  return text.find(':') == std::string::npos && text == attention::type_name(own) ? own
+                                                                                   : parse_spec_option(option, text);
+}
+
 attention::AttentionSpec fitting_spec(const CheckpointGenerator& generator, const std::string& option,
                                       const std::string& text, const attention::AttentionSpec& own) {
-  auto spec = text.find(':') == std::string::npos && text == attention::type_name(own) ? own
-                                                                                         : parse_spec_option(option, text);
+  const auto spec = resolve_spec_text(option, text, own);
   try {
     generator.check_attention(spec);
   } catch (const std::invalid_argument& e) {
@@ -97,7 +102,7 @@ attention::AttentionSpec fitting_spec(const CheckpointGenerator& generator, cons
 void add_sampling_flags(cxxopts::Options& options) {
   options.add_options()("sampling-stats",
                         "Batch norm statistics to render with: standing, running or batch (default: the run's own "
-                        "setting, see README)",
+                        "setting, see docs/TRAINING.md)",
                         cxxopts::value<std::string>())(
       "standing-stats", "Forward passes that re-estimate the standing statistics (default: the run's)",
       cxxopts::value<int64_t>())(

@@ -48,9 +48,14 @@ std::vector<attention::AttentionSpec> parse_spec_list(const std::string& option,
 
 class CheckpointGenerator;
 
-// The attention spec of `text` for a checkpoint whose own spec is `own`: a bare type name that is
-// the checkpoint's own type keeps the checkpoint's options ("smyrf" on a smyrf:q_cluster=256
-// model); anything else is parsed as written. Checked against the model's attention lengths: one
+// The spec `text` names for a checkpoint whose own spec is `own`: a bare type name that is the
+// checkpoint's own type keeps the checkpoint's options; anything else is parsed as written
+// (UsageError naming --option when malformed).
+attention::AttentionSpec resolve_spec_text(const std::string& option, const std::string& text,
+                                           const attention::AttentionSpec& own);
+
+// The attention spec of `text` for a checkpoint whose own spec is `own` (resolve_spec_text:
+// "smyrf" on a smyrf:q_cluster=256 model keeps q_cluster=256). Checked against the model's attention lengths: one
 // that does not fit is a UsageError naming --option.
 attention::AttentionSpec fitting_spec(const CheckpointGenerator& generator, const std::string& option,
                                       const std::string& text, const attention::AttentionSpec& own);

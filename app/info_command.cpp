@@ -68,6 +68,16 @@ int verify_run(const fs::path& path) {
   return 0;
 }
 
+// Where the images of a dataset came from, as its header records it (format 3 on).
+std::string source_text(const datasets::PackedHeader& h) {
+  if (h.source.kind == datasets::DataSourceKind::kSynthetic) {
+    return "synthetic (generator " + std::to_string(h.source.generator) + ", seed " + std::to_string(h.source.seed) +
+           ", corner motif " + std::to_string(h.source.motif_size) + " px; metrics scores its long-range rules)";
+  }
+  return h.version >= datasets::kFirstVersionWithSource ? "image folder"
+                                                        : "not recorded (format " + std::to_string(h.version) + ")";
+}
+
 // longgan info DATA.lgd [--verify]: the header of a packed dataset; --verify checks every block.
 int info_data(const std::filesystem::path& path, bool verify) {
   const auto start = std::chrono::steady_clock::now();
@@ -76,6 +86,7 @@ int info_data(const std::filesystem::path& path, bool verify) {
   std::cout << "dataset: " << path.string() << "\n"
             << "images: " << h.count << " of " << h.height << "x" << h.width << "x" << h.channels << "\n"
             << "classes: " << h.label_count << "\n"
+            << "source: " << source_text(h) << "\n"
             << "fingerprint: " << std::hex << std::setw(16) << std::setfill('0') << h.fingerprint << std::dec
             << std::setfill(' ') << "\n";
   const std::string checksums = checksums_text(reader.checksum_algorithm(), h.version);
@@ -139,6 +150,7 @@ int run_info(int argc, char** argv) {
   std::cout << "checkpoint: " << dir.string() << "\n"
             << "step: " << manifest.value("step", int64_t{0}) << "\n\n";
   print_attention_blocks(std::cout, manifest);
+  print_attention_weights(std::cout, dir, manifest);
   std::cout << "\n";
   print_parameter_counts(std::cout, dir, manifest);
   std::cout << "\nmanifest:\n" << manifest.dump(2) << std::endl;

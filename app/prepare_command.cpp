@@ -15,6 +15,10 @@ int run_synthetic(const cxxopts::ParseResult& args, const std::string& output, i
   const auto count = args["synthetic"].as<int64_t>();
   if (count < 1) throw UsageError("--synthetic takes the number of images (>= 1), got " + std::to_string(count));
   const auto seed = args["seed"].as<uint64_t>();
+  if (seed > UINT32_MAX) {
+    throw UsageError("--seed of --synthetic must be below 4294967296 (the dataset header records it in 32 bits), "
+                     "got " + std::to_string(seed));
+  }
   // Unlabelled (one class) unless --classes asks for labels: the default data trains the default,
   // unconditional model without a warning about unused labels.
   int64_t classes = 1;

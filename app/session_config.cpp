@@ -78,7 +78,7 @@ const std::vector<ConfigFlag>& train_flags() {
       {"ortho", "train", "ortho", "Orthogonal regularization strength on G (0: off)"},
       {"ema", "train", "ema",
        "Form of G_ema, the moving average of G: half_life (default: --ema-kimg, --ema-rampup) or decay (BigGAN's: "
-       "--ema-decay, --ema-start); README: G_ema"},
+       "--ema-decay, --ema-start); docs/TRAINING.md: G_ema"},
       {"ema-kimg", "train", "ema_kimg", "Half-life of G_ema in thousands of images (global batches of G steps)"},
       {"ema-rampup", "train", "ema_rampup",
        "Ramp-up of the half-life: at most this fraction of the images seen so far (0: no ramp-up)"},

@@ -45,6 +45,7 @@ void StepLog::interrupt() { progress_.finish(); }
 
 nlohmann::json StepLog::write_step(int64_t step, const std::map<std::string, double>& losses, int64_t images,
                                    double training_seconds, const std::map<std::string, double>& extra,
+                                   const std::map<std::string, double>& recorded,
                                    const std::optional<Scores>& scores, const std::string& weights) {
   nlohmann::json line = {{"step", step}};
   std::map<std::string, double> scalars = learning_rates_;
@@ -58,11 +59,21 @@ nlohmann::json StepLog::write_step(int64_t step, const std::map<std::string, dou
   line["time"] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   line["images_per_second"] = per_second;
   for (const auto& [name, value] : extra) scalars[name] = value;
+  for (const auto& [name, value] : recorded) {
+    line[name] = value;
+    scalars[name] = value;
+  }
   if (scores) {
     for (const char* key : {"fid", "kid_mean", "kid_std"}) line[key] = scores->to_json()[key];
     line["weights"] = weights;
     scalars["eval/fid"] = scores->fid;
     scalars["eval/kid_mean"] = scores->kid.mean;
+    if (scores->structure) {
+      for (const auto& [name, value] : structure_scalars(*scores->structure)) {
+        line[name] = value;
+        scalars["eval/" + name] = value;
+      }
+    }
   }
   if (writes_files_) {
     metrics_ << line.dump() << "\n" << std::flush;

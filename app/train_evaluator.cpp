@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "app/session_config.h"
+#include "datasets/packed_format.h"
 
 namespace longgan::app {
 namespace fs = std::filesystem;
@@ -19,6 +20,7 @@ TrainEvaluator::TrainEvaluator(const nlohmann::json& run, const fs::path& run_di
   if (!features.cache_note.empty()) std::cerr << features.cache_note << std::endl;
   real_features_ = features.features;
   real_stats_ = features.stats;
+  rules_ = datasets::structure_rules(datasets::PackedReader(data).header());
   data_ = session.data_fingerprint();
 
   auto best = checkpoints::latest_checkpoint(best_dir_);
@@ -50,13 +52,18 @@ nlohmann::json TrainEvaluator::identity() const {
 
 Scores TrainEvaluator::evaluate(int64_t step) {
   const at::Tensor latents = session_.evaluation_latents(n_);
+  datasets::StructureScorer scorer(rules_);
   const at::Tensor fake = generated_features(
       *network_, latents,
       [&](const at::Tensor& z, int64_t first) { return session_.evaluation_samples(z, first, weights_); },
-      stderr_progress("FID samples"));
-  const Scores scores = score(real_stats_, real_features_, fake);
+      stderr_progress("FID samples"), &scorer);
+  Scores scores = score(real_stats_, real_features_, fake);
+  scores.structure = scorer.scores();
   std::cout << "step " << step << ": FID " << (weights_ == gan::Weights::G ? "(G) " : "") << scores.fid << ", KID " << scores.kid.mean << " +- " << scores.kid.std
-            << " (" << scores.n_fake << " samples against " << scores.n_real << " images)" << std::endl;
+            << " (" << scores.n_fake << " samples against " << scores.n_real << " images), mirror error "
+            << scores.structure->mirror_error;
+  if (scores.structure->synthetic) std::cout << ", corner error " << scores.structure->corner_error;
+  std::cout << std::endl;
   return scores;
 }
 

@@ -26,7 +26,8 @@ class TrainEvaluator {
   ~TrainEvaluator();
 
   bool due(int64_t step) const { return every_ > 0 && step % every_ == 0; }
-  // Scores of run.eval_n samples of the weights (the same latents every time) against the data;
+  // Scores of run.eval_n samples of the weights (the same latents every time) against the data,
+  // with their long-range structure scores (the data's synthetic rules, or the mirror statistic);
   // prints them as the scores of `step`.
   Scores evaluate(int64_t step);
   // When `scores` beat the best FID so far, writes the checkpoint (manifest + files, with an
@@ -45,6 +46,7 @@ class TrainEvaluator {
   std::unique_ptr<gan::InceptionNetwork> network_;
   at::Tensor real_features_;
   gan::FeatureStats real_stats_;
+  datasets::StructureRules rules_;
   nlohmann::json data_;
   std::optional<double> best_fid_;
 };

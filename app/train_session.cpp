@@ -13,6 +13,7 @@
 #include "datasets/packed_format.h"
 #include "gan/model_config.h"
 #include "gan/random_streams.h"
+#include "gan/self_attention.h"
 #include "gan/spectral_norm.h"
 #include "gan/summary.h"
 #include "gan/trainer.h"
@@ -205,6 +206,20 @@ std::map<std::string, double> TrainSession::spectral_sigmas() {
   std::map<std::string, double> scalars;
   for (const auto& [name, sigma] : gan::watched_sigmas(*impl_->trainer.generator())) scalars["sigma/G/" + name] = sigma;
   for (const auto& [name, sigma] : gan::watched_sigmas(*impl_->trainer.discriminator())) scalars["sigma/D/" + name] = sigma;
+  return scalars;
+}
+
+std::map<std::string, double> TrainSession::attention_weights() {
+  std::map<std::string, double> scalars;
+  auto add = [&](const std::string& network, torch::nn::Module& module) {
+    for (const auto& [name, reading] : gan::attention_readings(module)) {
+      const std::string prefix = "attention/" + network + "/" + name + "/";
+      scalars[prefix + "gamma"] = reading.gamma;
+      if (reading.branch_ratio) scalars[prefix + "branch_ratio"] = *reading.branch_ratio;
+    }
+  };
+  add("G", *impl_->trainer.generator());
+  add("D", *impl_->trainer.discriminator());
   return scalars;
 }
 

@@ -64,6 +64,9 @@ class TrainSession {
   // TensorBoard scalars "sigma/G/<layer>" and "sigma/D/<layer>": the spectral norms of the
   // attention and first/last layers (gan::watched_sigmas; training state unchanged).
   std::map<std::string, double> spectral_sigmas();
+  // "attention/G/attention.3/gamma" and ".../branch_ratio" (||gamma o(attn)|| / ||x|| on the last
+  // step's batch) of every attention block of G and D.
+  std::map<std::string, double> attention_weights();
   // The model summary table of the networks being trained.
   std::string model_summary() const;
 

@@ -80,8 +80,12 @@ void write_sample_grids(TrainSession& session, const LoopSchedule& schedule, int
 }  // namespace
 
 RunCheckpoints::RunCheckpoints(std::unique_ptr<checkpoints::CheckpointWriter> writer, const nlohmann::json& config,
-                               TrainSession& session, std::optional<fs::path> resumed_from)
-    : writer_(std::move(writer)), config_(config), session_(session), last_good_(std::move(resumed_from)) {}
+                               TrainSession& session, std::optional<fs::path> resumed_from, fs::path run_dir)
+    : writer_(std::move(writer)),
+      config_(config),
+      session_(session),
+      last_good_(std::move(resumed_from)),
+      run_dir_(std::move(run_dir)) {}
 
 nlohmann::json RunCheckpoints::manifest(const nlohmann::json& metrics) const {
   return nlohmann::json{{"config", config_},
@@ -108,7 +112,14 @@ std::string RunCheckpoints::last_good() const { return last_good_ ? last_good_->
 std::runtime_error RunCheckpoints::non_finite_state(int64_t step, const checkpoints::NonFiniteStateError& e) const {
   return std::runtime_error("non-finite training state at step " + std::to_string(step) + ": " + e.what() +
                             "; it was not checkpointed. Last good checkpoint: " + last_good() +
-                            ". Lower the learning rates or resume from that checkpoint with another --seed.");
+                            ". " + divergence_advice());
+}
+
+std::string RunCheckpoints::divergence_advice() const {
+  const uint64_t seed = config_.at("run").at("seed").get<uint64_t>();
+  return "Resume from that checkpoint with another seed: `longgan train --out " + run_dir_.string() +
+         " --resume --seed " + std::to_string(seed + 1) +
+         " --allow-config-change` (or lower the learning rates, --lr-g/--lr-d, the same way).";
 }
 
 LoopEnd run_training_loop(TrainSession& session, gan::ProcessGroup* group, const torch::Device& device,
@@ -141,22 +152,22 @@ LoopEnd run_training_loop(TrainSession& session, gan::ProcessGroup* group, const
       log.interrupt();
       throw std::runtime_error("non-finite loss at step " + std::to_string(step) + " (" + describe(losses) +
                                "); nothing was checkpointed for it. Last good checkpoint: " +
-                               outputs.checkpoints.last_good() +
-                               ". Lower the learning rates or resume from that checkpoint with another --seed.");
+                               outputs.checkpoints.last_good() + ". " + outputs.checkpoints.divergence_advice());
     }
     training_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
     log.progress(step, images, losses, training_seconds);
 
-    std::map<std::string, double> sigmas;
+    std::map<std::string, double> sigmas, attention_weights;
     if (outputs.main_rank && schedule.log_every > 0 && step % schedule.log_every == 0) {
       sigmas = session.spectral_sigmas();
+      attention_weights = session.attention_weights();
     }
     std::optional<Scores> scores;
     if (outputs.evaluator && outputs.evaluator->due(step)) {
       log.interrupt();
       scores = outputs.evaluator->evaluate(step);
     }
-    metrics = log.write_step(step, losses, images, training_seconds, sigmas, scores,
+    metrics = log.write_step(step, losses, images, training_seconds, sigmas, attention_weights, scores,
                              gan::to_string(schedule.eval_weights));
     if (outputs.main_rank && schedule.sample_every > 0 && step % schedule.sample_every == 0) {
       write_sample_grids(session, schedule, step, outputs);

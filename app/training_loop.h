@@ -28,7 +28,8 @@ namespace longgan::app {
 class RunCheckpoints {
  public:
   RunCheckpoints(std::unique_ptr<checkpoints::CheckpointWriter> writer, const nlohmann::json& config,
-                 TrainSession& session, std::optional<std::filesystem::path> resumed_from);
+                 TrainSession& session, std::optional<std::filesystem::path> resumed_from,
+                 std::filesystem::path run_dir);
 
   nlohmann::json manifest(const nlohmann::json& metrics) const;
   // Checkpoints `step`; a non-finite state is refused (not written) with the error of
@@ -38,12 +39,16 @@ class RunCheckpoints {
   std::string last_good() const;
   // The error that stops a run whose state at `step` is not finite.
   std::runtime_error non_finite_state(int64_t step, const checkpoints::NonFiniteStateError& e) const;
+  // What to do after a divergence, with a command that works as written: resume from the last
+  // good checkpoint with another seed (a results-changing setting: --allow-config-change).
+  std::string divergence_advice() const;
 
  private:
   std::unique_ptr<checkpoints::CheckpointWriter> writer_;
   const nlohmann::json& config_;
   TrainSession& session_;
   std::optional<std::filesystem::path> last_good_;
+  std::filesystem::path run_dir_;
 };
 
 // What the loop does at which step (run section, checked by run_train).

@@ -14,6 +14,7 @@ namespace {
 // JSON all read, so the three cannot drift apart.
 template <class F> void for_each_field(DenseOptions&, F&&) {}
 template <class F> void for_each_field(CombinerAxialOptions&, F&&) {}
+template <class F> void for_each_field(NoneOptions&, F&&) {}
 template <class F> void for_each_field(SmyrfOptions& o, F&& f) {
   f("hashes", o.hashes);
   f("q_cluster", o.q_cluster);
@@ -55,7 +56,8 @@ AttentionSpec default_spec(std::string_view name) {
       case 1: return SmyrfOptions{};
       case 2: return ClusteredOptions{};
       case 3: return ImprovedClusteredOptions{};
-      default: return CombinerAxialOptions{};
+      case 4: return CombinerAxialOptions{};
+      default: return NoneOptions{};
     }
   }
   std::string known;
@@ -114,7 +116,7 @@ void check_tensor(const at::Tensor& t, const char* name) {
 
 const std::vector<std::string>& attention_type_names() {
   static const std::vector<std::string> names = {"dense", "smyrf", "clustered", "improved_clustered",
-                                                 "combiner_axial"};
+                                                 "combiner_axial", "none"};
   return names;
 }
 
@@ -273,7 +275,8 @@ at::Tensor attend(const AttentionSpec& spec, const at::Tensor& q, const at::Tens
     else if constexpr (std::is_same_v<T, ClusteredOptions>) return clustered_attention(q, k, v, o, call);
     else if constexpr (std::is_same_v<T, ImprovedClusteredOptions>)
       return improved_clustered_attention(q, k, v, o, call);
-    else return combiner_axial_attention(q, k, v, o, call);
+    else if constexpr (std::is_same_v<T, CombinerAxialOptions>) return combiner_axial_attention(q, k, v, o, call);
+    else return none_attention(q, k, v, o, call);
   }, spec);
 }
 

@@ -14,14 +14,16 @@
 #include "attention/clustered.h"
 #include "attention/combiner_axial.h"
 #include "attention/dense.h"
+#include "attention/none.h"
 #include "attention/smyrf.h"
 
 namespace longgan::attention {
 
 using AttentionSpec = std::variant<DenseOptions, SmyrfOptions, ClusteredOptions,
-                                   ImprovedClusteredOptions, CombinerAxialOptions>;
+                                   ImprovedClusteredOptions, CombinerAxialOptions, NoneOptions>;
 
-// "dense", "smyrf", "clustered", "improved_clustered", "combiner_axial".
+// "dense", "smyrf", "clustered", "improved_clustered", "combiner_axial", "none" (the ablation:
+// zero output, see none.h).
 const std::vector<std::string>& attention_type_names();
 std::string type_name(const AttentionSpec& spec);
 
@@ -49,6 +51,9 @@ AttentionSpec fitted_to_lengths(const AttentionSpec& spec, int64_t n, int64_t m)
 // defaults (a bare type name) that does not fit is fitted_to_lengths; any other spec is returned
 // as given (validate_lengths then names what does not fit).
 AttentionSpec fit_if_bare(const AttentionSpec& spec, int64_t n, int64_t m);
+
+// True for the ablation `none`.
+inline bool is_none(const AttentionSpec& spec) { return std::holds_alternative<NoneOptions>(spec); }
 
 // Checks shapes, devices and dtypes of q, k, v and the spec, then runs the type.
 at::Tensor attend(const AttentionSpec& spec, const at::Tensor& q, const at::Tensor& k,

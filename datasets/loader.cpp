@@ -1,5 +1,7 @@
 #include "datasets/loader.h"
 
+#include <cstring>
+
 #include <ATen/ATen.h>
 #include <torch/cuda.h>
 
@@ -154,6 +156,15 @@ Batch Loader::next() {
   if (slot.error) std::rethrow_exception(slot.error);
   position_ += slot.samples;
   return std::move(slot.batch);
+}
+
+at::Tensor read_images(const PackedReader& reader, int64_t first, int64_t count) {
+  at::Tensor images = at::empty({count, reader.height(), reader.width(), 3}, at::kByte);
+  for (int64_t i = 0; i < count; ++i) {
+    const auto record = reader.image(first + i);
+    std::memcpy(images[i].data_ptr<uint8_t>(), record.data(), record.size());
+  }
+  return images;
 }
 
 }  // namespace longgan::datasets

@@ -92,6 +92,10 @@ class Loader {
   std::vector<std::thread> workers_;
 };
 
+// Images [first, first + count) of `reader` as uint8 [count, H, W, 3], copied from its records
+// (whose checksums the caller verifies first where it matters).
+at::Tensor read_images(const PackedReader& reader, int64_t first, int64_t count);
+
 // The permutation of [0, n) for an epoch: std::mt19937_64 seeded from (seed, epoch), Fisher-Yates.
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
 // Whether the sample at `offset` of `epoch` is flipped.

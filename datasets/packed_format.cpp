@@ -23,7 +23,8 @@ static_assert(std::endian::native == std::endian::little, "the packed format is 
 constexpr char kMagic[8] = {'L', 'O', 'N', 'G', 'G', 'A', 'N', '\0'};
 // Byte offsets inside the 64-byte header.
 constexpr size_t kVersionAt = 8, kCountAt = 12, kHeightAt = 20, kWidthAt = 24, kChannelsAt = 28,
-                 kLabelCountAt = 32, kFingerprintAt = 36, kPerBlockAt = 44, kHeaderChecksumAt = 48;
+                 kLabelCountAt = 32, kFingerprintAt = 36, kPerBlockAt = 44, kHeaderChecksumAt = 48,
+                 kSourceAt = 56;
 
 template <class T>
 void put(std::array<uint8_t, kPackedHeaderBytes>& bytes, size_t at, T value) {
@@ -36,9 +37,18 @@ T get(const uint8_t* bytes, size_t at) {
   return value;
 }
 
-// The header checksum and the labels checksum: the version's hash of the bytes.
+// The labels checksum: the version's hash of the bytes.
 uint64_t hash_of(uint32_t version, const uint8_t* data, size_t size) {
   return checkpoints::checksum(packed_checksum_algorithm(version), data, size);
+}
+
+// The header checksum: of bytes 0..47, and from format 3 on of the source bytes 56..63 after them.
+uint64_t header_checksum(uint32_t version, const uint8_t* header) {
+  if (version < kFirstVersionWithSource) return hash_of(version, header, kHeaderChecksumAt);
+  checkpoints::Xxh3Stream stream;
+  stream.update(header, kHeaderChecksumAt);
+  stream.update(header + kSourceAt, kPackedHeaderBytes - kSourceAt);
+  return stream.digest();
 }
 
 std::array<uint8_t, kPackedHeaderBytes> encode_header(const PackedHeader& h) {
@@ -52,7 +62,8 @@ std::array<uint8_t, kPackedHeaderBytes> encode_header(const PackedHeader& h) {
   put(bytes, kLabelCountAt, h.label_count);
   put(bytes, kFingerprintAt, h.fingerprint);
   put(bytes, kPerBlockAt, h.records_per_block);
-  put(bytes, kHeaderChecksumAt, hash_of(h.version, bytes.data(), kHeaderChecksumAt));
+  if (h.version >= kFirstVersionWithSource) put(bytes, kSourceAt, h.source.encode());
+  put(bytes, kHeaderChecksumAt, header_checksum(h.version, bytes.data()));
   return bytes;
 }
 
@@ -70,6 +81,7 @@ uint64_t compute_fingerprint(const PackedHeader& h, const uint8_t* block_checksu
   checkpoints::Xxh3Stream stream;  // XXH3-64 of the pieces one after the other
   stream.update(bytes.data(), kFingerprintAt);
   stream.update(bytes.data() + kPerBlockAt, kHeaderChecksumAt - kPerBlockAt);
+  if (h.version >= kFirstVersionWithSource) stream.update(bytes.data() + kSourceAt, kPackedHeaderBytes - kSourceAt);
   stream.update(block_checksums, checksum_bytes);
   stream.update(&labels_checksum, sizeof(labels_checksum));
   return stream.digest();
@@ -113,6 +125,16 @@ class BlockChecksum {
 
 checkpoints::ChecksumAlgorithm packed_checksum_algorithm(uint32_t version) {
   return version == 1 ? checkpoints::ChecksumAlgorithm::kFnv1a64Words : checkpoints::ChecksumAlgorithm::kXxh3_64;
+}
+
+uint64_t DataSource::encode() const {
+  return uint64_t{static_cast<uint8_t>(kind)} | uint64_t{generator} << 8 | uint64_t{motif_size} << 16 |
+         uint64_t{seed} << 32;
+}
+
+DataSource DataSource::decode(uint64_t bits) {
+  return {static_cast<DataSourceKind>(bits & 0xff), static_cast<uint8_t>(bits >> 8 & 0xff),
+          static_cast<uint16_t>(bits >> 16 & 0xffff), static_cast<uint32_t>(bits >> 32)};
 }
 
 uint64_t PackedHeader::file_bytes() const {
@@ -166,6 +188,15 @@ void PackedWriter::write_all(const void* data, size_t size) {
     p += n;
     size -= static_cast<size_t>(n);
   }
+}
+
+void PackedWriter::set_source(const DataSource& source) {
+  if (header_.version < kFirstVersionWithSource && source != DataSource{}) {
+    throw std::invalid_argument("PackedWriter for '" + path_.string() + "': format " +
+                                std::to_string(header_.version) + " cannot record the data source (format " +
+                                std::to_string(kFirstVersionWithSource) + " on)");
+  }
+  header_.source = source;
 }
 
 void PackedWriter::add(const uint8_t* hwc, int64_t label) {
@@ -253,7 +284,7 @@ PackedReader::PackedReader(std::filesystem::path path, bool verify_all_blocks) :
       throw std::runtime_error(name + " is truncated (expected at least " + std::to_string(kPackedHeaderBytes) +
                                " bytes, found " + std::to_string(mapped_bytes_) + "); re-run longgan prepare");
     }
-    if (get<uint64_t>(data_, kHeaderChecksumAt) != hash_of(header_.version, data_, kHeaderChecksumAt)) {
+    if (get<uint64_t>(data_, kHeaderChecksumAt) != header_checksum(header_.version, data_)) {
       throw std::runtime_error(name + " has a corrupted header (checksum mismatch); re-run longgan prepare");
     }
     header_.count = get<uint64_t>(data_, kCountAt);
@@ -263,6 +294,7 @@ PackedReader::PackedReader(std::filesystem::path path, bool verify_all_blocks) :
     header_.label_count = get<uint32_t>(data_, kLabelCountAt);
     header_.fingerprint = get<uint64_t>(data_, kFingerprintAt);
     header_.records_per_block = get<uint32_t>(data_, kPerBlockAt);
+    if (header_.version >= kFirstVersionWithSource) header_.source = DataSource::decode(get<uint64_t>(data_, kSourceAt));
     if (header_.records_per_block == 0 || header_.record_bytes() == 0 || header_.label_count == 0) {
       throw std::runtime_error(name + " has an invalid header (zero-sized field); re-run longgan prepare");
     }

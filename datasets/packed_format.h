@@ -4,7 +4,8 @@
 // Layout (little-endian, documented in docs/DATASET_FORMAT.md):
 //   header (64 bytes) | records (count x height*width*channels bytes) | labels (count x int64)
 //   | block checksums (one u64 per block of records_per_block records) | labels checksum (u64)
-// Checksums: XXH3-64 in format 2 (written now); FNV-1a in format 1 (still read and verified).
+// Checksums: XXH3-64 from format 2; FNV-1a in format 1 (still read and verified). Format 3 (written
+// now) records where the images came from (DataSource) in the header's last 8 bytes.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -16,7 +17,8 @@
 
 namespace longgan::datasets {
 
-inline constexpr uint32_t kPackedFormatVersion = 2;  // the version written; 1 .. this one are read
+inline constexpr uint32_t kPackedFormatVersion = 3;  // the version written; 1 .. this one are read
+inline constexpr uint32_t kFirstVersionWithSource = 3;
 inline constexpr uint32_t kRecordsPerBlock = 64;
 inline constexpr uint64_t kPackedHeaderBytes = 64;
 inline constexpr uint32_t kPackedChannels = 3;  // records are RGB
@@ -30,6 +32,21 @@ inline uint64_t fnv1a64(const uint8_t* data, size_t size, uint64_t seed = checkp
   return checkpoints::fnv1a64_words(data, size, seed);
 }
 
+// Where a data set's images came from (header bytes 56..63 from format 3; unknown before): lets
+// `longgan metrics` score the rules of LongGAN's synthetic images.
+enum class DataSourceKind : uint8_t { kUnknown = 0, kSynthetic = 1 };
+struct DataSource {
+  DataSourceKind kind = DataSourceKind::kUnknown;  // an image folder, or a file before format 3
+  uint8_t generator = 0;    // synthetic: the generator's version (1: datasets/synthetic.h)
+  uint16_t motif_size = 0;  // synthetic: side of the corner motif squares, pixels
+  uint32_t seed = 0;        // synthetic: the seed of `prepare --synthetic`
+
+  // Byte 56 kind, 57 generator, 58-59 motif_size, 60-63 seed (little-endian).
+  uint64_t encode() const;
+  static DataSource decode(uint64_t bits);
+  friend bool operator==(const DataSource&, const DataSource&) = default;
+};
+
 struct PackedHeader {
   uint32_t version = kPackedFormatVersion;
   uint64_t count = 0;
@@ -37,6 +54,7 @@ struct PackedHeader {
   uint32_t label_count = 1;  // number of classes; labels are in [0, label_count)
   uint64_t fingerprint = 0;
   uint32_t records_per_block = kRecordsPerBlock;
+  DataSource source;  // format 3 on
 
   uint64_t record_bytes() const { return uint64_t{height} * width * channels; }
   uint64_t block_count() const { return (count + records_per_block - 1) / records_per_block; }
@@ -58,6 +76,8 @@ class PackedWriter {
   PackedWriter(const PackedWriter&) = delete;
   PackedWriter& operator=(const PackedWriter&) = delete;
 
+  // Records where the images come from (format 3 on; std::invalid_argument for older versions).
+  void set_source(const DataSource& source);
   // Appends one image of height*width*channels bytes (HWC) with its label in [0, label_count).
   void add(const uint8_t* hwc, int64_t label);
   // Completes the file; returns its fingerprint. Throws std::runtime_error naming the file on I/O errors.

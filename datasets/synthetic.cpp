@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -185,8 +186,14 @@ uint64_t write_synthetic_dataset(const std::filesystem::path& path, int64_t coun
   check_resolution(resolution);
   const int64_t label_count = synthetic_label_count(classes);
   if (count < 1) throw std::invalid_argument("a synthetic dataset needs at least 1 image, got " + std::to_string(count));
+  if (seed > UINT32_MAX) {
+    throw std::invalid_argument("the seed of synthetic images must be below 4294967296 (the dataset header records "
+                                "it in 32 bits), got " + std::to_string(seed));
+  }
   const auto r = static_cast<uint32_t>(resolution);
   PackedWriter writer(path, r, r, 3, static_cast<uint32_t>(label_count));
+  writer.set_source({DataSourceKind::kSynthetic, kSyntheticGeneratorVersion,
+                     static_cast<uint16_t>(synthetic_motif_size(resolution)), static_cast<uint32_t>(seed)});
   // Images are made in parallel chunks and written in index order.
   const int64_t threads = std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, 8);
   const int64_t chunk = threads * 8;

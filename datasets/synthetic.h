@@ -38,8 +38,13 @@ int64_t synthetic_label_count(int64_t classes);
 double synthetic_class_hue(int64_t k, int64_t classes);
 // The side of the corner motif square at this resolution.
 int64_t synthetic_motif_size(int64_t resolution);
+// The version of this generator recorded in the .lgd header (DataSource::generator): a change of
+// the images' rules gets a new one.
+inline constexpr uint8_t kSyntheticGeneratorVersion = 1;
 
-// Writes `count` synthetic images (index 0..count-1) as a packed file; returns its fingerprint.
+// Writes `count` synthetic images (index 0..count-1) as a packed file that records the generator,
+// its motif size and the seed in its header (seed < 2^32: std::invalid_argument otherwise);
+// returns its fingerprint.
 // `progress(done, count)` is called now and then when given.
 uint64_t write_synthetic_dataset(const std::filesystem::path& path, int64_t count, int64_t resolution, uint64_t seed,
                                  const std::function<void(int64_t, int64_t)>& progress = {},

@@ -80,8 +80,8 @@ attention::CallOptions call_options(int64_t h, int64_t w, bool key_pool,
 
 }  // namespace
 
-at::Tensor SelfAttentionImpl::forward(const at::Tensor& x) {
-  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+at::Tensor SelfAttentionImpl::attention_output(const at::Tensor& x) {
+  const int64_t c = x.size(1), h = x.size(2), w = x.size(3);
   at::Tensor q, k, v;
   {
     attention::PhaseTimer phase(attention::kPhaseLayout);
@@ -95,14 +95,47 @@ at::Tensor SelfAttentionImpl::forward(const at::Tensor& x) {
     k = split_heads(keys_values.narrow(2, 0, c / 8), heads);
     v = split_heads(keys_values.narrow(2, c / 8, c / 2), heads);
   }
-  const at::Tensor attended =
-      attention::attend(spec, q, k, v, call_options(h, w, key_pool, generator));  // [B, heads, N, C/2/heads]
-  attention::PhaseTimer phase(attention::kPhaseLayout);
-  const at::Tensor attended_tokens = attended.transpose(1, 2).reshape({b, h * w, c / 2});
-  return x + gamma * project_to_map(attended_tokens, o->normalized_weight()).view({b, c, h, w});
+  return attention::attend(spec, q, k, v, call_options(h, w, key_pool, generator));  // [B, heads, N, C/2/heads]
+}
+
+at::Tensor SelfAttentionImpl::block_output(const at::Tensor& x, const at::Tensor& attended) {
+  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  at::Tensor branch;
+  {
+    attention::PhaseTimer phase(attention::kPhaseLayout);
+    const at::Tensor attended_tokens = attended.transpose(1, 2).reshape({b, h * w, c / 2});
+    branch = gamma * project_to_map(attended_tokens, o->normalized_weight()).view({b, c, h, w});
+  }
+  record_branch_ratio(branch, x);
+  return x + branch;
+}
+
+void SelfAttentionImpl::record_branch_ratio(const at::Tensor& branch, const at::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  if (!branch.defined()) {
+    branch_ratio_ = at::zeros({}, at::kFloat);
+    return;
+  }
+  // Two reductions per call, read only when logged (no device synchronisation here).
+  branch_ratio_ = branch.detach().to(at::kFloat).norm() / x.detach().to(at::kFloat).norm().clamp_min(1e-30);
+}
+
+std::optional<double> SelfAttentionImpl::last_branch_ratio() const {
+  if (!branch_ratio_.defined()) return std::nullopt;
+  return branch_ratio_.item<double>();
+}
+
+at::Tensor SelfAttentionImpl::forward(const at::Tensor& x) {
+  if (input_observer) input_observer(x);
+  if (attention::is_none(spec)) {
+    record_branch_ratio({}, x);
+    return x;
+  }
+  return block_output(x, attention_output(x));
 }
 
 at::Tensor SelfAttentionImpl::forward_reference(const at::Tensor& x) {
+  if (attention::is_none(spec)) return x;
   const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   at::Tensor keys = phi->forward(x);
   at::Tensor values = g->forward(x);
@@ -116,6 +149,16 @@ at::Tensor SelfAttentionImpl::forward_reference(const at::Tensor& x) {
   const at::Tensor attended = attention::attend(spec, q, k, v, call_options(h, w, key_pool, generator));
   const at::Tensor map = attended.transpose(-1, -2).reshape({b, c / 2, h, w});
   return x + gamma * o->forward(map);
+}
+
+std::map<std::string, AttentionReading> attention_readings(torch::nn::Module& network) {
+  std::map<std::string, AttentionReading> readings;
+  for (const auto& item : network.named_modules("", /*include_self=*/false)) {
+    const auto* block = item.value()->as<SelfAttentionImpl>();
+    if (!block) continue;
+    readings[item.key()] = {block->resolution, block->gamma.item<double>(), block->last_branch_ratio()};
+  }
+  return readings;
 }
 
 }  // namespace longgan::gan

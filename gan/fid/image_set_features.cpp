@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <vector>
@@ -10,6 +9,7 @@
 #include "checkpoints/atomic_file.h"
 #include "checkpoints/checkpoint.h"
 #include "datasets/image_io.h"
+#include "datasets/loader.h"
 #include "datasets/packed_format.h"
 #include "datasets/prepare.h"
 
@@ -79,11 +79,7 @@ DatasetFeatures packed_dataset_features(const fs::path& data, InceptionNetwork& 
   for (int64_t start = 0; start < count; start += network.batch()) {
     const int64_t size = std::min(network.batch(), count - start);
     for (; verified_blocks <= reader.block_of(start + size - 1); ++verified_blocks) reader.verify_block(verified_blocks);
-    at::Tensor batch = at::empty({size, h, w, 3}, at::kByte);
-    for (int64_t i = 0; i < size; ++i) {
-      auto record = reader.image(start + i);
-      std::memcpy(batch[i].data_ptr<uint8_t>(), record.data(), record.size());
-    }
+    const at::Tensor batch = datasets::read_images(reader, start, size);
     parts.push_back(network.features(batch.permute({0, 3, 1, 2})));
     if (progress) progress(start + size, count);
   }

@@ -37,7 +37,7 @@ TEST(DataValidation, InfoVerifyChecksEveryBlock) {
   auto good = run_longgan({"info", data.string(), "--verify"});
   EXPECT_EQ(good.exit_code, 0) << good.output;
   EXPECT_NE(good.output.find("images: 200 of 32x32x3"), std::string::npos) << good.output;
-  EXPECT_NE(good.output.find("verified (XXH3-64, format 2): all 4 blocks"), std::string::npos) << good.output;
+  EXPECT_NE(good.output.find("verified (XXH3-64, format 3): all 4 blocks"), std::string::npos) << good.output;
 
   corrupt_block_two(data);
   auto quick = run_longgan({"info", data.string()});  // the header and labels are still fine

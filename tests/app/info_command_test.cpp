@@ -25,13 +25,31 @@ void write_dataset(const fs::path& path, uint32_t version) {
 TEST(InfoCommand, DatasetVerifyNamesTheChecksumOfItsFormat) {
   const fs::path dir = fresh_dir("info_formats");
   for (const auto& [version, expected] : {std::pair{1u, "verified (FNV-1a, format 1): all 2 blocks"},
-                                          std::pair{2u, "verified (XXH3-64, format 2): all 2 blocks"}}) {
+                                          std::pair{2u, "verified (XXH3-64, format 2): all 2 blocks"},
+                                          std::pair{3u, "verified (XXH3-64, format 3): all 2 blocks"}}) {
     const fs::path data = dir / ("v" + std::to_string(version) + ".lgd");
     write_dataset(data, version);
     auto result = run_longgan({"info", data.string(), "--verify"});
     EXPECT_EQ(result.exit_code, 0) << result.output;
     EXPECT_NE(result.output.find(expected), std::string::npos) << result.output;
+    // Where the images came from: recorded from format 3 on (a writer that sets no source: a folder).
+    EXPECT_NE(result.output.find(version < 3 ? "source: not recorded (format " + std::to_string(version) + ")"
+                                             : std::string("source: image folder")),
+              std::string::npos)
+        << result.output;
   }
+  // A synthetic file names its generator, seed and motif.
+  auto made = run_longgan({"prepare", "--synthetic", "3", "--resolution", "16", "--seed", "12", "--output",
+                           (dir / "s.lgd").string()});
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  auto synthetic = run_longgan({"info", (dir / "s.lgd").string()});
+  EXPECT_NE(synthetic.output.find("source: synthetic (generator 1, seed 12, corner motif 2 px"), std::string::npos)
+      << synthetic.output;
+  auto too_big = run_longgan({"prepare", "--synthetic", "3", "--resolution", "16", "--seed", "4294967296", "--output",
+                              (dir / "big.lgd").string()});
+  EXPECT_EQ(too_big.exit_code, 2) << too_big.output;
+  EXPECT_NE(too_big.output.find("--seed of --synthetic must be below 4294967296"), std::string::npos) << too_big.output;
+  EXPECT_FALSE(fs::exists(dir / "big.lgd"));
 }
 
 TEST(InfoCommand, CheckpointVerifyNamesTheChecksumOfItsFormat) {

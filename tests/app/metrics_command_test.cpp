@@ -99,10 +99,25 @@ TEST(MetricsCommand, CheckpointSwapReportAndDatasetCache) {
   EXPECT_NE(swap.output.find("(checkpoint's own)"), std::string::npos) << swap.output;
   EXPECT_NE(swap.output.find("cached the features in"), std::string::npos) << swap.output;
   EXPECT_TRUE(fs::exists(dir / "tiny.lgd.inception.pt"));
+  EXPECT_NE(swap.output.find("none (ablation)"), std::string::npos) << swap.output;
+  EXPECT_NE(swap.output.find("long-range rules of the synthetic data"), std::string::npos) << swap.output;
   const auto report = nlohmann::json::parse(checkpoints::read_file(dir / "swap.json"));
-  ASSERT_EQ(report["attention"].size(), 2u) << report.dump(2);  // "smyrf" is the checkpoint's own: listed once
+  // "smyrf" is the checkpoint's own: listed once; the ablation `none` is always the last row.
+  ASSERT_EQ(report["attention"].size(), 3u) << report.dump(2);
   const auto& own = report["attention"][0];
   const auto& dense = report["attention"][1];
+  const auto& ablation = report["attention"][2];
+  EXPECT_EQ(ablation["attention"], "none");
+  EXPECT_GT(ablation["mean_abs_pixel_difference"].get<double>(), 0.0) << "one step moves gamma off 0";
+  // The structure scores: the synthetic data keeps its rules exactly, every row is scored.
+  EXPECT_EQ(report["real_structure"]["synthetic_rules"], true) << report.dump(2);
+  EXPECT_EQ(report["real_structure"]["mirror_error"], 0.0);
+  EXPECT_EQ(report["real_structure"]["corner_error"], 0.0);
+  EXPECT_EQ(report["real_structure"]["corner_kept"], 1.0);
+  for (const auto& row : report["attention"]) {
+    EXPECT_EQ(row["structure"]["images"], 4) << row.dump(2);
+    EXPECT_TRUE(row["structure"].contains("corner_error")) << row.dump(2);
+  }
   EXPECT_EQ(own["attention"].get<std::string>().rfind("smyrf:", 0), 0u) << report.dump(2);
   EXPECT_EQ(dense["attention"], "dense");
   EXPECT_EQ(own["mean_abs_pixel_difference"], 0.0);

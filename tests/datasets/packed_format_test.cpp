@@ -107,7 +107,7 @@ TEST(PackedFormat, NewerVersion) {
   TempDir dir;
   auto path = dir / "data.lgd";
   write_random(path);
-  patch(path, 8, std::string("\x03\0\0\0", 4));
+  patch(path, 8, std::string("\x04\0\0\0", 4));
   auto message = error_of(path);
   EXPECT_NE(message.find("newer LongGAN"), std::string::npos) << message;
   EXPECT_NE(message.find("upgrade"), std::string::npos) << message;
@@ -157,14 +157,16 @@ TEST(PackedFormat, CorruptedHeaderAndLabels) {
   EXPECT_NE(error_of(path).find("corrupted labels"), std::string::npos);
 }
 
-// Overwrites a little-endian field and recomputes the header checksum (bytes 48..55), as a writer
-// with a bug (or a crafted file) would: only the field checks can catch it.
+// Overwrites a little-endian field and recomputes the header checksum (bytes 48..55; format 3: of
+// bytes 0..47 and 56..63), as a writer with a bug (or a crafted file) would: only the field checks
+// can catch it.
 template <class T>
 void patch_with_valid_header(const std::filesystem::path& path, size_t at, T value) {
   patch(path, at, std::string(reinterpret_cast<const char*>(&value), sizeof(T)));
-  std::string bytes(48, '\0');
-  std::ifstream(path, std::ios::binary).read(bytes.data(), 48);
-  const uint64_t sum = checkpoints::xxh3_64(bytes.data(), 48);
+  std::string bytes(64, '\0');
+  std::ifstream(path, std::ios::binary).read(bytes.data(), 64);
+  const std::string covered = bytes.substr(0, 48) + bytes.substr(56, 8);
+  const uint64_t sum = checkpoints::xxh3_64(covered.data(), covered.size());
   patch(path, 48, std::string(reinterpret_cast<const char*>(&sum), 8));
 }
 
@@ -235,7 +237,7 @@ void flip_bit(const std::filesystem::path& path, uint64_t at, int bit) {
 // flips of bit 63 of its state cancel); format 2 names the block.
 TEST(PackedFormat, TwoBitFlipInTheFirstRecordIsDetected) {
   TempDir dir;
-  for (uint32_t version : {1u, 2u}) {
+  for (uint32_t version : {1u, 2u, 3u}) {
     auto path = dir / ("v" + std::to_string(version) + ".lgd");
     write_random(path, 150, version);
     flip_bit(path, kPackedHeaderBytes + 7, 7);
@@ -291,10 +293,10 @@ TEST(PackedFormat, FormatOneFileReadsAndVerifies) {
   // Its checksums still catch what they can: one changed byte in block 1.
   patch(path, kPackedHeaderBytes + 70 * 105 + 11, "\xff");
   EXPECT_NE(verify_error(path).find("corrupted block 1"), std::string::npos) << verify_error(path);
-  // The same images in format 2: other checksums, another fingerprint.
+  // The same images in the current format: other checksums, another fingerprint.
   write_random(dir / "v2.lgd");
   PackedReader current(dir / "v2.lgd", true);
-  EXPECT_EQ(current.header().version, 2u);
+  EXPECT_EQ(current.header().version, kPackedFormatVersion);
   EXPECT_EQ(current.checksum_algorithm(), checkpoints::ChecksumAlgorithm::kXxh3_64);
   EXPECT_NE(current.fingerprint(), 0x1a5088b50fbd8617ULL);
 }

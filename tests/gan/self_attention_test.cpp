@@ -168,3 +168,89 @@ TEST(SelfAttention, RejectsChannelsNotDivisibleByEightTimesHeads) {
 
 }  // namespace
 }  // namespace longgan::gan
+
+namespace longgan::gan {
+namespace {
+
+// The ablation: with `none` the block returns its input exactly, whatever gamma, and records a
+// branch ratio of 0; with another type the ratio is ||out - x|| / ||x|| of the same call.
+TEST(SelfAttention, NoneReturnsTheInputAndBranchRatioMeasuresTheBranch) {
+  torch::manual_seed(3);
+  SelfAttention block(16, attention::DenseOptions{});
+  {
+    torch::NoGradGuard no_grad;
+    block->gamma.fill_(0.75);
+  }
+  EXPECT_FALSE(block->last_branch_ratio().has_value());
+  const at::Tensor x = torch::randn({2, 16, 8, 8});
+  const at::Tensor dense = block->forward(x);
+  ASSERT_FALSE(at::equal(dense, x));
+  const double expected = (dense - x).norm().item<double>() / x.norm().item<double>();
+  ASSERT_TRUE(block->last_branch_ratio().has_value());
+  EXPECT_NEAR(*block->last_branch_ratio(), expected, 1e-5 * expected);
+
+  block->set_attention(attention::NoneOptions{});
+  EXPECT_TRUE(at::equal(block->forward(x), x));
+  EXPECT_TRUE(at::equal(block->forward_reference(x), x));
+  EXPECT_EQ(*block->last_branch_ratio(), 0.0);
+  // block_output of a zero attention output is the same x: o has no bias.
+  const at::Tensor zeros = at::zeros({2, 1, 64, 8});
+  EXPECT_TRUE(at::allclose(block->block_output(x, zeros), x, 0, 0));
+
+  const auto readings = attention_readings(*block);
+  EXPECT_TRUE(readings.empty());  // the block itself is not among its sub-modules
+  Generator g(dense_model(32));
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& [index, attention] : g->attention) attention->gamma.fill_(0.25 + index);
+  }
+  const auto g_readings = attention_readings(*g);
+  ASSERT_EQ(g_readings.size(), g->attention.size());
+  for (auto& [index, attention] : g->attention) {
+    const auto& reading = g_readings.at("attention." + std::to_string(index));
+    EXPECT_EQ(reading.gamma, 0.25 + index);
+    EXPECT_EQ(reading.resolution, attention->resolution);
+  }
+}
+
+// A model whose attention is `none` computes what the same model without attention sites does,
+// on the same weights (attention's own parameters aside).
+TEST(SelfAttention, NoneModelEqualsTheModelWithoutAttentionSites) {
+  ModelConfig with_sites = dense_model(32);
+  ModelConfig without = with_sites;
+  without.g_attn.clear();
+  without.d_attn.clear();
+  torch::manual_seed(5);
+  Generator g(with_sites), plain(without);
+  Discriminator d(with_sites), d_plain(without);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& [index, attention] : g->attention) attention->gamma.fill_(0.5);
+    for (auto& [index, attention] : d->attention) attention->gamma.fill_(0.5);
+  }
+  auto copy_shared = [](torch::nn::Module& from, torch::nn::Module& to) {
+    torch::NoGradGuard no_grad;
+    auto source = from.named_parameters();
+    auto source_buffers = from.named_buffers();
+    for (auto& item : to.named_parameters()) item.value().copy_(source[item.key()]);
+    for (auto& item : to.named_buffers()) item.value().copy_(source_buffers[item.key()]);
+  };
+  copy_shared(*g, *plain);
+  copy_shared(*d, *d_plain);
+  g->eval();
+  plain->eval();
+  d->eval();
+  d_plain->eval();
+  torch::NoGradGuard no_grad;
+  const at::Tensor z = torch::randn({2, with_sites.z_dim});
+  const at::Tensor labels = torch::zeros({2}, at::kLong);
+  const at::Tensor images = g->forward(z, labels);
+  EXPECT_FALSE(at::allclose(images, plain->forward(z, labels)));  // gamma 0.5: attention matters
+  g->set_attention(attention::NoneOptions{});
+  d->set_attention(attention::NoneOptions{});
+  EXPECT_TRUE(at::equal(g->forward(z, labels), plain->forward(z, labels)));
+  EXPECT_TRUE(at::equal(d->forward(images, labels), d_plain->forward(images, labels)));
+}
+
+}  // namespace
+}  // namespace longgan::gan
