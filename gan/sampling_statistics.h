@@ -34,7 +34,7 @@ SamplingStats parse_sampling_stats(const std::string& name);
 std::string to_string(SamplingStats stats);
 
 struct SamplingOptions {
-  SamplingStats stats = SamplingStats::Running;  // README: measured best on the demo run
+  SamplingStats stats = SamplingStats::Running;  // docs/TRAINING.md: measured best on the demo run
   int64_t standing_passes = 16;
   int64_t standing_batch = 32;
   // std::invalid_argument naming the field.

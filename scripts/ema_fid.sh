@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # G_ema's two forms on the demo's 32x32 settings (ch 16, batch 16, SMYRF in G and D, seed 1) with
 # more data: FID of G_ema with BigGAN's former default (decay 0.9999 per step from step 1,000) and
-# with the half-life default (README: G_ema), and of G itself, at several steps; the grids of the
+# with the half-life default (docs/TRAINING.md: G_ema), and of G itself, at several steps; the grids of the
 # last step side by side. Writes $OUT/results.md (the table) and $OUT/grids_stepNNNNNN.png.
 #   LONGGAN_EMA_DIR     output folder (default ema_fid/)
 #   LONGGAN_EMA_STEPS   steps scored, comma-separated, ascending (default 500,1000,2000,3000)

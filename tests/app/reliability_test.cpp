@@ -1,6 +1,9 @@
 // Run-directory reliability end to end: the lock, damaged checkpoints, non-finite state,
 // validation before writing, data changes on resume, leftovers of dead writers.
 #include <gtest/gtest.h>
+
+#include <iterator>
+#include <sstream>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -119,6 +122,17 @@ TEST(RunReliability, NonFiniteOptimizerStateIsNotCheckpointed) {
   EXPECT_TRUE(contains(result.output, "Last good checkpoint: " + (run / "step-000002").string())) << result.output;
   EXPECT_FALSE(fs::exists(run / "step-000004"));
   EXPECT_EQ(checkpoints::read_checkpoint(run).step, 2);
+  // The advised command works as written: it resumes from step 2 with another seed to the end.
+  const size_t open = result.output.find("`longgan "), close = result.output.find('`', open + 1);
+  ASSERT_NE(open, std::string::npos) << result.output;
+  ASSERT_NE(close, std::string::npos) << result.output;
+  std::istringstream advised(result.output.substr(open + 9, close - open - 9));
+  std::vector<std::string> words{std::istream_iterator<std::string>(advised), std::istream_iterator<std::string>()};
+  EXPECT_EQ(words, (std::vector<std::string>{"train", "--out", run.string(), "--resume", "--seed", "6",
+                                             "--allow-config-change"}));
+  auto resumed = run_longgan(words);
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(checkpoints::read_checkpoint(run).step, 4);
   checkpoints::remove_tree(run);
 }
 

@@ -1,5 +1,8 @@
 // longgan train / sample end to end on a tiny model (32x32, ch 8, CPU, a few steps).
 #include <gtest/gtest.h>
+
+#include <iterator>
+#include <sstream>
 #include <signal.h>
 
 #include <chrono>
@@ -152,7 +155,24 @@ TEST(TrainCommand, SigintCheckpointsAndExits130) {
   ASSERT_TRUE(started);
   auto metrics = checkpoints::read_file(run / "metrics.jsonl");
   int64_t lines = std::count(metrics.begin(), metrics.end(), '\n');
-  EXPECT_EQ(checkpoints::read_checkpoint(run).step, lines);
+  const int64_t step = checkpoints::read_checkpoint(run).step;
+  EXPECT_EQ(step, lines);
+  // The advice it prints works as written: that command resumes the run (stopped again here).
+  const std::string log = checkpoints::read_file(run / "sigint.log");
+  const std::string marker = "resume with: longgan ";
+  const size_t at = log.find(marker);
+  ASSERT_NE(at, std::string::npos) << log;
+  std::istringstream advised(log.substr(at + marker.size(), log.find('\n', at) - at - marker.size()));
+  std::vector<std::string> words{std::istream_iterator<std::string>(advised), std::istream_iterator<std::string>()};
+  EXPECT_EQ(words, (std::vector<std::string>{"train", "--out", run.string(), "--resume"}));
+  pid = start_longgan(words, run / "resumed.log");
+  const std::string next = "\"step\":" + std::to_string(step + 1) + ",";
+  bool resumed = wait_until([&] { return checkpoints::read_file(run / "metrics.jsonl").find(next) != std::string::npos; },
+                            120);
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(wait_for(pid), 130) << checkpoints::read_file(run / "resumed.log");
+  EXPECT_TRUE(resumed) << checkpoints::read_file(run / "resumed.log");
+  EXPECT_NE(checkpoints::read_file(run / "resumed.log").find("resuming from"), std::string::npos);
   checkpoints::remove_tree(run);
 }
 

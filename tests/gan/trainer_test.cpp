@@ -312,7 +312,7 @@ TEST(GanTrainer, AccumulatedGradientsAreTheMeanOfTheMicroBatchGradients) {
   // the same random draws), so the K = 2 gradient of each network must be the mean of the two
   // plain gradients. D has no batch statistics: that is the gradient of the loss over all K * b
   // samples. G's batch norm normalises each micro-batch with its own statistics, as BigGAN's
-  // accumulation does (README: Gradient accumulation).
+  // accumulation does (docs/DISTRIBUTED.md: Gradient accumulation).
   TrainConfig config = tiny_train();
   config.lr_d = 1e-30;
   config.ortho = 0;
