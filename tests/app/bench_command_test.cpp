@@ -10,8 +10,8 @@
 #include <sstream>
 #include <vector>
 
-#include "app/attention_bench.h"
-#include "app/layer_bench.h"
+#include "app/bench/attention_bench.h"
+#include "app/bench/layer_bench.h"
 #include "checkpoints/atomic_file.h"
 #include "tests/app/cli_test_util.h"
 

@@ -12,7 +12,7 @@
 #include "app/cli.h"
 #include "app/evaluation.h"
 #include "app/progress.h"
-#include "app/step_log.h"
+#include "app/train/step_log.h"
 
 namespace longgan::app {
 namespace {

@@ -1,5 +1,5 @@
 // The hand-written TensorBoard event files: CRC32C, TFRecord framing, and the real reader.
-#include "app/tensorboard.h"
+#include "app/train/tensorboard.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "app/signals.h"
+#include "app/train/signals.h"
 
 #include <signal.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 // The app's bridge to gan::GanTrainer and datasets::Loader.
-#include "app/train_session.h"
+#include "app/train/train_session.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/cuda.h>

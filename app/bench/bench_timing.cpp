@@ -1,4 +1,4 @@
-#include "app/bench_timing.h"
+#include "app/bench/bench_timing.h"
 
 #include <torch/cuda.h>
 

@@ -1,4 +1,4 @@
-#include "app/step_log.h"
+#include "app/train/step_log.h"
 
 #include <algorithm>
 #include <chrono>

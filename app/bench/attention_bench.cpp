@@ -1,4 +1,4 @@
-#include "app/attention_bench.h"
+#include "app/bench/attention_bench.h"
 
 #include <torch/serialize.h>
 
@@ -9,7 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "app/bench_timing.h"
+#include "app/bench/bench_timing.h"
 #include "attention/structured_inputs.h"
 
 namespace longgan::app {

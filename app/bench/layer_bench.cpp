@@ -1,4 +1,4 @@
-#include "app/layer_bench.h"
+#include "app/bench/layer_bench.h"
 
 #include <ATen/autocast_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -6,8 +6,8 @@
 #include <iomanip>
 #include <sstream>
 
-#include "app/attention_bench.h"
-#include "app/bench_timing.h"
+#include "app/bench/attention_bench.h"
+#include "app/bench/bench_timing.h"
 #include "gan/model_config.h"
 #include "gan/self_attention.h"
 

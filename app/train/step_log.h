@@ -15,7 +15,7 @@
 
 #include "app/evaluation.h"
 #include "app/progress.h"
-#include "app/tensorboard.h"
+#include "app/train/tensorboard.h"
 
 namespace longgan::app {
 

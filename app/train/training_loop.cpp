@@ -1,4 +1,4 @@
-#include "app/training_loop.h"
+#include "app/train/training_loop.h"
 
 #include <chrono>
 #include <cmath>
@@ -10,7 +10,7 @@
 
 #include "app/checkpoint_io.h"
 #include "app/image_grid.h"
-#include "app/signals.h"
+#include "app/train/signals.h"
 #include "checkpoints/atomic_file.h"
 
 namespace longgan::app {

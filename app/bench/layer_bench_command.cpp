@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "app/cli.h"
-#include "app/layer_bench.h"
+#include "app/bench/layer_bench.h"
 #include "checkpoints/atomic_file.h"
 #include "gan/model_config.h"
 

@@ -4,7 +4,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "app/attention_bench.h"
+#include "app/bench/attention_bench.h"
 #include "app/cli.h"
 #include "checkpoints/atomic_file.h"
 

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "app/step_log.h"
-#include "app/train_evaluator.h"
-#include "app/train_session.h"
+#include "app/train/step_log.h"
+#include "app/train/train_evaluator.h"
+#include "app/train/train_session.h"
 #include "checkpoints/checkpoint.h"
 #include "gan/distributed/process_group.h"
 #include "gan/sampling_statistics.h"

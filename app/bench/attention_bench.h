@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "app/bench_timing.h"
+#include "app/bench/bench_timing.h"
 #include "attention/attention.h"
 
 namespace longgan::app {

@@ -1,4 +1,4 @@
-#include "app/tensorboard.h"
+#include "app/train/tensorboard.h"
 
 #include <unistd.h>
 

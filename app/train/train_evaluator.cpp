@@ -1,4 +1,4 @@
-#include "app/train_evaluator.h"
+#include "app/train/train_evaluator.h"
 
 #include <iostream>
 #include <sstream>

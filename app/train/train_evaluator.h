@@ -11,7 +11,7 @@
 #include <optional>
 
 #include "app/evaluation.h"
-#include "app/train_session.h"
+#include "app/train/train_session.h"
 #include "checkpoints/checkpoint.h"
 
 namespace longgan::app {
