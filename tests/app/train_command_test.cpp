@@ -191,7 +191,11 @@ TEST(TrainCommand, ResumeWithAnotherModelConfigNamesTheMismatch) {
   EXPECT_NE(result.output.find("shape"), std::string::npos) << result.output;
   auto again = run_longgan(tiny_train(run, 4));  // no --resume into a run with checkpoints
   EXPECT_EQ(again.exit_code, 2) << again.output;
-  EXPECT_NE(again.output.find("--resume"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("pass --resume to continue that run"), std::string::npos) << again.output;
+  // Its advice, followed: the same command with --resume continues the run.
+  auto resumed = run_longgan(with(tiny_train(run, 4), {"--resume"}));
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(checkpoints::read_checkpoint(run).step, 4);
   checkpoints::remove_tree(run);
 }
 
