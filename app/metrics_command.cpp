@@ -202,6 +202,13 @@ nlohmann::json swap_report(const fs::path& checkpoint_path, const std::string& c
           {"attention", report}};
 }
 
+// The default --structure-tolerance as --help shows it ("8", not "8.000000").
+std::string tolerance_text() {
+  std::ostringstream text;
+  text << datasets::kDefaultStructureTolerance;
+  return text.str();
+}
+
 // The data a checkpoint was trained on, as its manifest records it, or --real.
 fs::path reference_data(const cxxopts::ParseResult& args, const fs::path& checkpoint) {
   if (args.count("real")) return args["real"].as<std::string>();
@@ -289,7 +296,7 @@ int run_metrics(int argc, char** argv) {
       "structure-tolerance",
       "Long-range structure: an image keeps a rule of the synthetic data (right half mirrors the left; bottom-right "
       "motif equals the top-left one) when its mean |error| is at most this many levels of 255",
-      cxxopts::value<double>()->default_value(std::to_string(datasets::kDefaultStructureTolerance)))(
+      cxxopts::value<double>()->default_value(tolerance_text()))(
       "attention-error",
       "Swap advisor: for every attention block of --checkpoint, on its own activations (--n latents through "
       "G_ema, default 8; as many real images through D), the relative error of each listed spec's attention and "
