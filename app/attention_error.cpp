@@ -68,11 +68,10 @@ BlockErrors measure_block(const std::string& label, gan::SelfAttentionImpl& bloc
       continue;
     }
     row.run = attention::to_string(block.attention_spec());
-    // The same hashes for every measurement of a spec.
+    // The same hashes for every measurement of a spec; the block output from that one attention output.
     block.set_generator(at::make_generator<at::CPUGeneratorImpl>(settings.seed));
     const at::Tensor attended = block.attention_output(x);
-    block.set_generator(at::make_generator<at::CPUGeneratorImpl>(settings.seed));
-    const at::Tensor output = block.block_output(x, block.attention_output(x));
+    const at::Tensor output = block.block_output(x, attended);
     if (!dense_attended.defined()) {
       dense_attended = attended;
       dense_output = output;
