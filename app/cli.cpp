@@ -41,12 +41,17 @@ void check_truncation(double truncation) {
   }
 }
 
-std::vector<char*> alias_n_to_count(int argc, char** argv, std::vector<std::string>& storage) {
+std::vector<char*> alias_n_to_count(int argc, char** argv, std::vector<std::string>& storage,
+                                    const std::vector<std::pair<std::string, std::string>>& more) {
+  std::vector<std::pair<std::string, std::string>> aliases{{"n", "count"}};
+  aliases.insert(aliases.end(), more.begin(), more.end());
   storage.assign(argv, argv + argc);
   std::vector<char*> pointers;
   for (auto& argument : storage) {
-    if (argument == "--n") argument = "--count";
-    if (argument.rfind("--n=", 0) == 0) argument = "--count=" + argument.substr(4);
+    for (const auto& [letter, name] : aliases) {
+      if (argument == "--" + letter) argument = "--" + name;
+      if (argument.rfind("--" + letter + "=", 0) == 0) argument = "--" + name + argument.substr(2 + letter.size());
+    }
     pointers.push_back(argument.data());
   }
   return pointers;

@@ -23,8 +23,10 @@ struct UsageError : std::runtime_error {
 std::optional<cxxopts::ParseResult> parse_command_line(cxxopts::Options& options, int argc, char** argv);
 
 // argv with "--n V" / "--n=V" spelled "--count V" / "--count=V" (cxxopts has no one-letter long
-// options); `storage` owns the strings the returned pointers point to.
-std::vector<char*> alias_n_to_count(int argc, char** argv, std::vector<std::string>& storage);
+// options), and so for each {letter, name} of `more` (sample's {"z", "latents"}); `storage` owns
+// the strings the returned pointers point to.
+std::vector<char*> alias_n_to_count(int argc, char** argv, std::vector<std::string>& storage,
+                                    const std::vector<std::pair<std::string, std::string>>& more = {});
 
 // The value of a required option, or UsageError naming it.
 template <class T>
@@ -75,6 +77,8 @@ int run_sample(int argc, char** argv);
 int run_bench(int argc, char** argv);
 int run_info(int argc, char** argv);
 int run_metrics(int argc, char** argv);
+int run_import(int argc, char** argv);
+int run_export(int argc, char** argv);
 // longgan bench loader, layer and checksum (run_bench hands them their arguments).
 int run_loader_bench(int argc, char** argv);
 int run_layer_bench_command(int argc, char** argv);

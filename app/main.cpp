@@ -21,6 +21,8 @@ commands:
   metrics   FID and KID between datasets, image folders and checkpoints (and attention swaps)
   bench     benchmark the attention types or the data loader (longgan bench attention|loader --help)
   info      print a checkpoint's manifest, attention types and parameter counts
+  import    import a BigGAN-PyTorch checkpoint as a run directory (longgan import biggan-pytorch --help)
+  export    write a run's checkpoint as BigGAN-PyTorch files (longgan export biggan-pytorch --help)
 
 options:
   --version   print versions and what this build contains
@@ -57,6 +59,8 @@ int dispatch(int argc, char** argv) {
   if (command == "bench") return run_bench(argc - 1, argv + 1);
   if (command == "info") return run_info(argc - 1, argv + 1);
   if (command == "metrics") return run_metrics(argc - 1, argv + 1);
+  if (command == "import") return run_import(argc - 1, argv + 1);
+  if (command == "export") return run_export(argc - 1, argv + 1);
   throw UsageError("unknown command '" + command + "'");
 }
 

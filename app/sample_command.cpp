@@ -9,6 +9,7 @@
 #include "app/checkpoint_generator.h"
 #include "checkpoints/atomic_file.h"
 #include "checkpoints/checkpoint.h"
+#include "checkpoints/torch_file.h"
 
 namespace longgan::app {
 namespace {
@@ -62,6 +63,36 @@ void check_class(int64_t k, int64_t n_classes, const fs::path& checkpoint) {
                    ")");
 }
 
+// Latents from --z FILE (a [N, z_dim] tensor saved by torch.save), checked against the model.
+at::Tensor latents_from_file(const fs::path& file, int64_t z_dim) {
+  const at::Tensor z = checkpoints::read_tensor_file(file);
+  if (z.dim() != 2 || z.size(1) != z_dim || z.size(0) < 1 || !at::isFloatingType(z.scalar_type())) {
+    std::ostringstream got;
+    got << z.sizes() << " " << z.scalar_type();
+    throw UsageError("--z '" + file.string() + "' holds a tensor " + got.str() + "; this checkpoint takes latents [N, " +
+                     std::to_string(z_dim) + "] (float)");
+  }
+  return z.to(at::kFloat).contiguous();
+}
+
+// Classes from --labels FILE (an int64 tensor [N] saved by torch.save), one per latent.
+at::Tensor labels_from_file(const fs::path& file, int64_t n, int64_t n_classes) {
+  const at::Tensor labels = checkpoints::read_tensor_file(file);
+  const bool integral = labels.scalar_type() == at::kLong || labels.scalar_type() == at::kInt;
+  if (labels.dim() != 1 || labels.size(0) != n || !integral) {
+    std::ostringstream got;
+    got << labels.sizes() << " " << labels.scalar_type();
+    throw UsageError("--labels '" + file.string() + "' holds a tensor " + got.str() + "; give " + std::to_string(n) +
+                     " integer classes (one per latent), shape [" + std::to_string(n) + "]");
+  }
+  const at::Tensor classes = labels.to(at::kLong);
+  if (n > 0 && (classes.min().item<int64_t>() < 0 || classes.max().item<int64_t>() >= n_classes)) {
+    throw UsageError("--labels '" + file.string() + "' holds classes outside 0.." + std::to_string(n_classes - 1) +
+                     " (the checkpoint's n_classes is " + std::to_string(n_classes) + ")");
+  }
+  return classes;
+}
+
 }  // namespace
 
 int run_sample(int argc, char** argv) {
@@ -84,14 +115,18 @@ int run_sample(int argc, char** argv) {
       "checkpoint's own type keeps the checkpoint's options)",
       cxxopts::value<std::string>())(
       "class", "Render every image in class K of a class-conditional checkpoint (in [0, n_classes))",
-      cxxopts::value<int64_t>())("per-class",
+      cxxopts::value<int64_t>())(
+      "latents", "Latents from FILE (--z FILE also works), a [N, z_dim] tensor saved by torch.save (e.g. BigGAN-PyTorch's); replaces --n, --seed "
+      "and --truncation", cxxopts::value<std::string>())(
+      "labels", "Classes from FILE, an integer tensor [N] saved by torch.save, one per latent of --z",
+      cxxopts::value<std::string>())("per-class",
                                  "One sheet per class of the checkpoint from the same latents: OUT is a directory, "
                                  "written as OUT/class_000.png, OUT/class_001.png, ... and OUT/samples.json")(
       "device", "cpu or cuda", cxxopts::value<std::string>()->default_value(
                                                                   torch::cuda::is_available() ? "cuda" : "cpu"));
   add_sampling_flags(options);
   std::vector<std::string> arguments;
-  auto pointers = alias_n_to_count(argc, argv, arguments);
+  auto pointers = alias_n_to_count(argc, argv, arguments, {{"z", "latents"}});
   auto parsed = parse_command_line(options, static_cast<int>(pointers.size()), pointers.data());
   if (!parsed) return 0;
   const auto& args = *parsed;
@@ -122,6 +157,20 @@ int run_sample(int argc, char** argv) {
     }
   }
   if (grid && out.extension() != ".png") out /= "grid.png";
+  const std::optional<fs::path> z_file = args.count("latents") ? std::optional<fs::path>(args["latents"].as<std::string>()) : std::nullopt;
+  const std::optional<fs::path> labels_file =
+      args.count("labels") ? std::optional<fs::path>(args["labels"].as<std::string>()) : std::nullopt;
+  if (z_file) {
+    for (const char* flag : {"count", "seed", "truncation"}) {
+      if (args.count(flag)) {
+        throw UsageError(std::string("--z gives the latents: drop --") + (flag == std::string("count") ? "n" : flag));
+      }
+    }
+  }
+  if (labels_file) {
+    if (!z_file) throw UsageError("--labels gives one class per latent of --z FILE: pass --z too");
+    if (only_class || per_class) throw UsageError("give --labels FILE or --class/--per-class, not both");
+  }
 
   auto checkpoint = checkpoints::read_checkpoint(checkpoint_path);
   // Checked before G_ema is built (standing statistics can take a while on a large model).
@@ -129,7 +178,9 @@ int run_sample(int argc, char** argv) {
   CheckpointGenerator generator(checkpoint, args["device"].as<std::string>(), sampling_stats);
   const int64_t n_classes = generator.n_classes();
   // What this command renders for latents z: the named class, or classes cycling with the index.
+  at::Tensor given_labels;
   auto render = [&](const at::Tensor& latents) {
+    if (given_labels.defined()) return generator.generate(latents, given_labels);
     if (!only_class) return generator.generate(latents);
     return generator.generate(latents, at::full({latents.size(0)}, *only_class, at::kLong));
   };
@@ -143,9 +194,16 @@ int run_sample(int argc, char** argv) {
   if (args.count("attention")) {
     generator.set_attention(fitting_spec(generator, "attention", args["attention"].as<std::string>(), own));
   }
-  at::Tensor z = generator.sample_z(n, seed, truncation);
+  at::Tensor z;
+  if (z_file) {
+    z = latents_from_file(*z_file, generator.network()->config.z_dim);
+    if (labels_file) given_labels = labels_from_file(*labels_file, z.size(0), n_classes);
+  } else {
+    z = generator.sample_z(n, seed, truncation);
+  }
   int64_t columns = 0;
   if (args.count("interp")) {
+    if (given_labels.defined()) throw UsageError("--interp makes new latents: drop --labels (or --interp)");
     int64_t steps = args["interp"].as<int64_t>();
     if (steps < 2) throw UsageError("--interp needs at least 2 steps");
     z = interpolate(z, steps);
@@ -158,6 +216,13 @@ int run_sample(int argc, char** argv) {
                         {"sampling_stats", gan::to_string(generator.sampling().stats)},
                         {"standing_stats", generator.sampling().standing_passes}, {"n_classes", n_classes}};
   if (only_class) record["class"] = *only_class;
+  if (z_file) {
+    record["z_file"] = fs::absolute(*z_file).string();
+    record["n"] = z.size(0);
+    record.erase("seed");
+    record.erase("truncation");
+  }
+  if (labels_file) record["labels_file"] = fs::absolute(*labels_file).string();
   if (per_class) {
     // The same z in every class, so that the sheets compare class against class.
     record["classes"] = nlohmann::json::array();

@@ -38,6 +38,17 @@ torch::Device parse_device(const std::string& name) {
   throw std::invalid_argument("the device must be cpu or cuda, got '" + name + "'");
 }
 
+nlohmann::json default_run_section() {
+  return {{"data", ""},        {"steps", 1000},       {"seed", 0},
+          {"device", torch::cuda::is_available() ? "cuda" : "cpu"},
+          {"sample_every", 100}, {"samples", 16},     {"checkpoint_every", 500},
+          {"keep", 3},           {"keep_every", 0},   {"log_every", 10},
+          {"eval_every", 0},     {"eval_n", 1000},    {"inception", ""},
+          {"sampling_stats", "running"}, {"standing_stats", 16},
+          {"weights", "g_ema"},  {"sample_weights", "g_ema"},
+          {"dist_timeout", 300.0}, {"sync_bn", true},  {"dist_check_every", 0}};
+}
+
 nlohmann::json default_session_config() {
   // The built-in default: the small 32x32 CPU preset (the model section is re-derived for the
   // resolution by resolve_model_section).
@@ -46,7 +57,7 @@ nlohmann::json default_session_config() {
 
 const std::vector<ConfigFlag>& model_flags() {
   static const std::vector<ConfigFlag> flags{
-      {"resolution", "model", "resolution", "Image resolution: 32, 64, 128 or 256"},
+      {"resolution", "model", "resolution", "Image resolution: 32, 64, 128, 256 or 512"},
       {"ch", "model", "ch", "Channel multiplier (BigGAN: 64 or 96)"},
       {"z-dim", "model", "z_dim", "Latent size"},
       {"shared-dim", "model", "shared_dim", "Shared class embedding size"},
@@ -61,6 +72,10 @@ const std::vector<ConfigFlag>& model_flags() {
        "One class embedding shared by G's batch norms (true) or class tables in each (false; needs "
        "--hierarchical-z false)"},
       {"sn-eps", "model", "sn_eps", "Epsilon of every spectral norm in G and D"},
+      {"spectral-norm", "model", "spectral_norm",
+       "How spectral norms estimate sigma: longgan (default) or biggan (BigGAN-PyTorch's; imported models)"},
+      {"bn-eps", "model", "bn_eps", "Epsilon of G's conditional batch norms (BigGAN's BN_eps)"},
+      {"d-wide", "model", "d_wide", "D blocks widen in their first conv (true, BigGAN's D_wide) or second (false)"},
   };
   return flags;
 }

@@ -19,6 +19,8 @@ namespace longgan::app {
 // "cpu" or "cuda" (std::runtime_error when no GPU is visible, std::invalid_argument otherwise).
 torch::Device parse_device(const std::string& name);
 
+// The run section's defaults (train's --data, --steps, --seed, ... and the sampling statistics).
+nlohmann::json default_run_section();
 // {"model": the 32 preset (model_preset), "train": TrainConfig defaults} as JSON.
 nlohmann::json default_session_config();
 // Flags of the model and training sections (e.g. --ch -> model.ch, --batch -> train.batch).

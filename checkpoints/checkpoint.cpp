@@ -1,4 +1,5 @@
 #include "checkpoints/checkpoint.h"
+#include "checkpoints/torch_file.h"
 
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/export.h>
@@ -156,23 +157,9 @@ std::string serialize_tensors(const TensorMap& tensors) {
     if (!tensor.defined()) throw std::invalid_argument("checkpoint tensor '" + name + "' is undefined");
     dict.insert(name, tensor.detach().to(at::kCPU).contiguous());
   }
-  // As torch::pickle_save, but without the TorchScript type tags on the dict: Python's
-  // torch.load (weights_only by default) refuses torch.jit._pickle.restore_type_tag.
-  std::vector<char> pickled;
-  torch::jit::Pickler pickler([&](const char* data, size_t size) { pickled.insert(pickled.end(), data, data + size); },
-                              /*tensor_table=*/nullptr, /*type_renamer=*/nullptr, /*memoized_class_types=*/nullptr,
-                              /*get_tensor_id=*/nullptr, /*tag_aggregates=*/false);
-  pickler.protocol();
-  pickler.pushIValue(dict);
-  pickler.stop();
-  std::string archive;
-  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) {
-    archive.append(static_cast<const char*>(data), size);
-    return size;
-  });
-  torch::jit::writeArchiveAndTensors("data", pickled.data(), pickled.size(), pickler.tensorData(), writer);
-  writer.writeEndOfFile();
-  return archive;
+  // Without TorchScript type tags on the dict (torch_save_bytes): Python's torch.load
+  // (weights_only by default) refuses torch.jit._pickle.restore_type_tag.
+  return torch_save_bytes(dict);
 }
 
 TensorMap deserialize_tensors(const std::string& bytes, const std::string& what) {

@@ -11,10 +11,11 @@ at::Tensor avgpool2x(const at::Tensor& x) { return at::avg_pool2d(x, {2, 2}); }
 
 }  // namespace
 
-GBlockImpl::GBlockImpl(int64_t in_channels, int64_t out_channels, int64_t cond_dim, Conditioning conditioning) {
-  cbn1 = register_module("cbn1", ConditionalBatchNorm(in_channels, cond_dim, conditioning));
+GBlockImpl::GBlockImpl(int64_t in_channels, int64_t out_channels, int64_t cond_dim, Conditioning conditioning,
+                       double bn_eps) {
+  cbn1 = register_module("cbn1", ConditionalBatchNorm(in_channels, cond_dim, conditioning, bn_eps));
   conv1 = register_module("conv1", SNConv2d(in_channels, out_channels, 3));
-  cbn2 = register_module("cbn2", ConditionalBatchNorm(out_channels, cond_dim, conditioning));
+  cbn2 = register_module("cbn2", ConditionalBatchNorm(out_channels, cond_dim, conditioning, bn_eps));
   conv2 = register_module("conv2", SNConv2d(out_channels, out_channels, 3));
   conv_sc = register_module("conv_sc", SNConv2d(in_channels, out_channels, 1));
 }
@@ -26,10 +27,11 @@ at::Tensor GBlockImpl::forward(const at::Tensor& x, const at::Tensor& cond) {
   return h + conv_sc->forward(upsample2x(x));
 }
 
-DBlockImpl::DBlockImpl(int64_t in_channels, int64_t out_channels, bool preactivation_, bool downsample_)
+DBlockImpl::DBlockImpl(int64_t in_channels, int64_t out_channels, bool preactivation_, bool downsample_, bool wide)
     : preactivation(preactivation_), downsample(downsample_) {
-  conv1 = register_module("conv1", SNConv2d(in_channels, out_channels, 3));
-  conv2 = register_module("conv2", SNConv2d(out_channels, out_channels, 3));
+  const int64_t hidden = wide ? out_channels : in_channels;
+  conv1 = register_module("conv1", SNConv2d(in_channels, hidden, 3));
+  conv2 = register_module("conv2", SNConv2d(hidden, out_channels, 3));
   if (in_channels != out_channels || downsample) {
     conv_sc = register_module("conv_sc", SNConv2d(in_channels, out_channels, 1));
   }

@@ -14,7 +14,7 @@ namespace longgan::gan {
 // class labels with cond_dim classes; gan/conditional_batch_norm.h) -> [B, out, 2H, 2W].
 struct GBlockImpl : torch::nn::Module {
   GBlockImpl(int64_t in_channels, int64_t out_channels, int64_t cond_dim,
-             Conditioning conditioning = Conditioning::vector);
+             Conditioning conditioning = Conditioning::vector, double bn_eps = 1e-5);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cond);
 
   ConditionalBatchNorm cbn1{nullptr}, cbn2{nullptr};
@@ -25,9 +25,10 @@ TORCH_MODULE(GBlock);
 // Discriminator block: (ReLU unless first)-conv3x3-ReLU-conv3x3-(avgpool 2x2 if downsample), plus
 // a shortcut: conv1x1 (when channels change or downsampling; identity otherwise) and the same
 // pooling (conv before pooling in pre-activated blocks, after it in the first block).
-// x [B, in, H, W] -> [B, out, H/2, W/2] (or [B, out, H, W] without downsampling).
+// x [B, in, H, W] -> [B, out, H/2, W/2] (or [B, out, H, W] without downsampling). Wide (BigGAN's
+// D_wide, the default): conv1 in -> out, conv2 out -> out; thin: conv1 in -> in, conv2 in -> out.
 struct DBlockImpl : torch::nn::Module {
-  DBlockImpl(int64_t in_channels, int64_t out_channels, bool preactivation, bool downsample);
+  DBlockImpl(int64_t in_channels, int64_t out_channels, bool preactivation, bool downsample, bool wide = true);
   at::Tensor forward(const at::Tensor& x);
 
   bool preactivation, downsample;

@@ -4,9 +4,10 @@
 
 namespace longgan::gan {
 
-ConditionalBatchNormImpl::ConditionalBatchNormImpl(int64_t channels, int64_t cond_dim, Conditioning conditioning_)
+ConditionalBatchNormImpl::ConditionalBatchNormImpl(int64_t channels, int64_t cond_dim, Conditioning conditioning_,
+                                                   double eps)
     : conditioning(conditioning_) {
-  bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(channels).affine(false)));
+  bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(channels).affine(false).eps(eps)));
   if (conditioning == Conditioning::vector) {
     gain = register_module("gain", SNLinear(cond_dim, channels, /*bias=*/false));
     bias = register_module("bias", SNLinear(cond_dim, channels, /*bias=*/false));

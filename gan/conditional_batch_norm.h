@@ -17,8 +17,10 @@ namespace longgan::gan {
 enum class Conditioning { vector, classes };
 
 struct ConditionalBatchNormImpl : torch::nn::Module {
-  // cond_dim: the conditioning vector's width (vector) or the number of classes (classes).
-  ConditionalBatchNormImpl(int64_t channels, int64_t cond_dim, Conditioning conditioning = Conditioning::vector);
+  // cond_dim: the conditioning vector's width (vector) or the number of classes (classes);
+  // eps: the batch norm's (BigGAN's BN_eps).
+  ConditionalBatchNormImpl(int64_t channels, int64_t cond_dim, Conditioning conditioning = Conditioning::vector,
+                           double eps = 1e-5);
   // x [B, C, H, W], cond as the conditioning kind says -> [B, C, H, W].
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cond);
 

@@ -12,7 +12,8 @@ DiscriminatorImpl::DiscriminatorImpl(const ModelConfig& config_) : config(config
   auto attention_dict = register_module("attention", torch::nn::ModuleDict());
   for (size_t i = 0; i < plan.size(); ++i) {
     blocks.push_back(append(block_list,
-        DBlock(plan[i].in_channels, plan[i].out_channels, /*preactivation=*/i > 0, plan[i].sample)));
+        DBlock(plan[i].in_channels, plan[i].out_channels, /*preactivation=*/i > 0, plan[i].sample,
+               config.d_wide)));
     // One attention block per listed resolution: after the first block that outputs it.
     const auto& sites = config.d_attn;
     const bool first_at_resolution = i == 0 || plan[i - 1].resolution != plan[i].resolution;
@@ -25,6 +26,7 @@ DiscriminatorImpl::DiscriminatorImpl(const ModelConfig& config_) : config(config
   linear = register_module("linear", SNLinear(plan.back().out_channels, 1));
   embed = register_module("embed", SNEmbedding(config.n_classes, plan.back().out_channels));
   set_spectral_norm_eps(*this, config.sn_eps);
+  set_spectral_norm_style(*this, spectral_norm_style_from_string(config.spectral_norm));
 }
 
 at::Tensor DiscriminatorImpl::forward(const at::Tensor& images, const at::Tensor& labels) {

@@ -24,7 +24,7 @@ GeneratorImpl::GeneratorImpl(const ModelConfig& config_) : config(config_) {
   auto attention_dict = register_module("attention", torch::nn::ModuleDict());
   for (size_t i = 0; i < plan.size(); ++i) {
     blocks.push_back(append(block_list,
-                                     GBlock(plan[i].in_channels, plan[i].out_channels, cond_dim, conditioning)));
+                                     GBlock(plan[i].in_channels, plan[i].out_channels, cond_dim, conditioning, config.bn_eps)));
     const auto& sites = config.g_attn;
     if (std::find(sites.begin(), sites.end(), plan[i].resolution) != sites.end()) {
       attention.emplace(i, add_attention(attention_dict, i,
@@ -35,6 +35,7 @@ GeneratorImpl::GeneratorImpl(const ModelConfig& config_) : config(config_) {
   out_bn = register_module("out_bn", torch::nn::BatchNorm2d(plan.back().out_channels));
   out_conv = register_module("out_conv", SNConv2d(plan.back().out_channels, 3, 3));
   set_spectral_norm_eps(*this, config.sn_eps);
+  set_spectral_norm_style(*this, spectral_norm_style_from_string(config.spectral_norm));
 }
 
 at::Tensor GeneratorImpl::forward(const at::Tensor& z, const at::Tensor& labels) {

@@ -21,9 +21,10 @@ Multipliers generator_multipliers(int64_t resolution) {
     case 64: return {{16, 16, 8, 4}, {16, 8, 4, 2}};
     case 128: return {{16, 16, 8, 4, 2}, {16, 8, 4, 2, 1}};
     case 256: return {{16, 16, 8, 8, 4, 2}, {16, 8, 8, 4, 2, 1}};
+    case 512: return {{16, 16, 8, 8, 4, 2, 1}, {16, 8, 8, 4, 2, 1, 1}};
     default:
       throw std::invalid_argument("model config: resolution " + std::to_string(resolution) +
-                                  " is not supported; use 32, 64, 128 or 256");
+                                  " is not supported; use 32, 64, 128, 256 or 512");
   }
 }
 
@@ -34,6 +35,8 @@ Multipliers discriminator_multipliers(int64_t resolution) {
     case 64: return {{0, 1, 2, 4, 8}, {1, 2, 4, 8, 16}};
     case 128: return {{0, 1, 2, 4, 8, 16}, {1, 2, 4, 8, 16, 16}};
     case 256: return {{0, 1, 2, 4, 8, 8, 16}, {1, 2, 4, 8, 8, 16, 16}};
+    // BigGAN-PyTorch has no D at 512 (nor the TF Hub port): LongGAN's mirrors G's 512 plan.
+    case 512: return {{0, 1, 1, 2, 4, 8, 8, 16}, {1, 1, 2, 4, 8, 8, 16, 16}};
     default: return generator_multipliers(resolution);  // throws
   }
 }
@@ -133,8 +136,8 @@ ModelConfig ModelConfig::preset(int64_t resolution) {
 }
 
 void ModelConfig::validate() const {
-  require(resolution == 32 || resolution == 64 || resolution == 128 || resolution == 256, "resolution",
-          std::to_string(resolution) + " is not supported; use 32, 64, 128 or 256");
+  require(resolution == 32 || resolution == 64 || resolution == 128 || resolution == 256 || resolution == 512,
+          "resolution", std::to_string(resolution) + " is not supported; use 32, 64, 128, 256 or 512");
   require(ch >= 1, "ch", "must be >= 1 (got " + std::to_string(ch) + ")");
   require(heads >= 1, "heads", "must be >= 1 (got " + std::to_string(heads) + ")");
   require(shared_dim >= 1, "shared_dim", "must be >= 1 (got " + std::to_string(shared_dim) + ")");
@@ -148,6 +151,10 @@ void ModelConfig::validate() const {
           "the class alone, as BigGAN's G_shared=False); set hierarchical_z false or shared_embedding true");
   require(sn_eps > 0 && std::isfinite(sn_eps), "sn_eps",
           "must be a finite number > 0 (got " + number_text(sn_eps) + "; e.g. 1e-6 as BigGAN's scripts, 1e-12 the default)");
+  require(bn_eps > 0 && std::isfinite(bn_eps), "bn_eps",
+          "must be a finite number > 0 (got " + number_text(bn_eps) + "; 1e-5 the default, 1e-4 as the TF Hub BigGANs)");
+  require(spectral_norm == "longgan" || spectral_norm == "biggan", "spectral_norm",
+          "'" + spectral_norm + "' is not known; use longgan (the default) or biggan (BigGAN-PyTorch's estimate)");
   try {
     attention::validate(attention);
   } catch (const std::invalid_argument& error) {
@@ -174,6 +181,9 @@ const std::vector<ConfigField<ModelConfig>>& model_fields() {
       {"hierarchical_z", &ModelConfig::hierarchical_z},
       {"shared_embedding", &ModelConfig::shared_embedding},
       {"sn_eps", &ModelConfig::sn_eps},
+      {"spectral_norm", &ModelConfig::spectral_norm},
+      {"bn_eps", &ModelConfig::bn_eps},
+      {"d_wide", &ModelConfig::d_wide},
   };
   return table;
 }

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "attention/attention.h"
@@ -11,7 +12,7 @@
 namespace longgan::gan {
 
 struct ModelConfig {
-  int64_t resolution = 128;           // 32, 64, 128 or 256
+  int64_t resolution = 128;           // 32, 64, 128, 256 or 512
   int64_t ch = 64;                    // channel multiplier
   int64_t z_dim = 120;
   int64_t shared_dim = 128;           // shared class embedding of G (unused without shared_embedding)
@@ -29,6 +30,15 @@ struct ModelConfig {
   bool shared_embedding = true;
   // Epsilon of every spectral norm in G and D (BigGAN's SN_eps; kDefaultSpectralNormEps).
   double sn_eps = 1e-12;
+  // How every spectral norm estimates sigma (gan/spectral_norm.h SpectralNormStyle): "longgan"
+  // (LongGAN's own) or "biggan" (BigGAN-PyTorch's, in eval too: imported models use it).
+  std::string spectral_norm = "longgan";
+  // Epsilon of G's conditional batch norms (BigGAN's BN_eps; the TF Hub ports use 1e-4). G's
+  // output batch norm keeps 1e-5, as BigGAN's does whatever BN_eps says.
+  double bn_eps = 1e-5;
+  // D's residual blocks: true: conv1 maps in -> out channels (BigGAN's D_wide, default); false:
+  // conv1 keeps the input's width and conv2 widens (BigGAN's --D_thin).
+  bool d_wide = true;
 
   // Defaults for a resolution: attention at the largest block resolution <= 64 in G and in D.
   static ModelConfig preset(int64_t resolution);
@@ -59,7 +69,8 @@ struct LatentSplit {
 LatentSplit latent_split(const ModelConfig& config);
 
 // {"resolution", "ch", "z_dim", "shared_dim", "n_classes", "g_attn", "d_attn", "attention",
-//  "key_pool", "heads", "hierarchical_z", "shared_embedding", "sn_eps"}. from_json: missing keys take preset(resolution)
+//  "key_pool", "heads", "hierarchical_z", "shared_embedding", "sn_eps", "spectral_norm", "bn_eps",
+//  "d_wide"}. from_json: missing keys take preset(resolution)
 // defaults; unknown keys and wrong types throw std::invalid_argument; the result is validated.
 nlohmann::json to_json(const ModelConfig& config);
 ModelConfig model_config_from_json(const nlohmann::json& json);

@@ -1,5 +1,6 @@
 #include "gan/spectral_norm.h"
 
+#include <algorithm>
 #include <functional>
 #include <utility>
 #include <vector>
@@ -18,7 +19,16 @@ int64_t iterations_for(const torch::nn::Module& module) { return module.is_train
 
 }  // namespace
 
-at::Tensor spectral_sigma(const at::Tensor& weight, at::Tensor& u, int64_t iterations, double eps) {
+SpectralNormStyle spectral_norm_style_from_string(const std::string& text) {
+  if (text == "longgan") return SpectralNormStyle::longgan;
+  if (text == "biggan") return SpectralNormStyle::biggan;
+  throw std::invalid_argument("spectral norm style '" + text + "' is not known; use longgan or biggan");
+}
+
+std::string to_string(SpectralNormStyle style) { return style == SpectralNormStyle::biggan ? "biggan" : "longgan"; }
+
+at::Tensor spectral_sigma(const at::Tensor& weight, at::Tensor& u, int64_t iterations, double eps,
+                          SpectralNormStyle style) {
   const AutocastOff fp32;
   const at::Tensor w = weight.reshape({weight.size(0), -1});
   at::Tensor u_now, v_now;
@@ -26,12 +36,21 @@ at::Tensor spectral_sigma(const at::Tensor& weight, at::Tensor& u, int64_t itera
     torch::NoGradGuard no_grad;
     const at::Tensor w32 = w.detach().to(at::kFloat);
     u_now = u.to(at::kFloat);
-    v_now = unit(at::mv(w32.t(), u_now), eps);
-    for (int64_t i = 0; i < iterations; ++i) {
-      u_now = unit(at::mv(w32, v_now), eps);
+    if (style == SpectralNormStyle::biggan) {
+      // Eval takes one step from the stored u too; only training stores the new u.
+      for (int64_t i = 0; i < std::max<int64_t>(iterations, 1); ++i) {
+        v_now = unit(at::mv(w32.t(), u_now), eps);
+        u_now = unit(at::mv(w32, v_now), eps);
+        if (iterations > 0) u.copy_(u_now);
+      }
+    } else {
       v_now = unit(at::mv(w32.t(), u_now), eps);
+      for (int64_t i = 0; i < iterations; ++i) {
+        u_now = unit(at::mv(w32, v_now), eps);
+        v_now = unit(at::mv(w32.t(), u_now), eps);
+      }
+      if (iterations > 0) u.copy_(u_now);
     }
-    if (iterations > 0) u.copy_(u_now);
   }
   return at::dot(u_now, at::mv(w.to(at::kFloat), v_now));
 }
@@ -53,11 +72,11 @@ SNConv2dImpl::SNConv2dImpl(int64_t in_channels, int64_t out_channels, int64_t ke
 }
 
 at::Tensor SNConv2dImpl::normalized_weight() {
-  return weight / spectral_sigma(weight, u, iterations_for(*this), eps);
+  return weight / spectral_sigma(weight, u, iterations_for(*this), eps, style);
 }
 
 double SNConv2dImpl::estimate_sigma(int64_t iterations) {
-  return spectral_sigma(weight, u, iterations, eps).item<double>();
+  return spectral_sigma(weight, u, iterations, eps, style).item<double>();
 }
 
 at::Tensor SNConv2dImpl::forward(const at::Tensor& x) {
@@ -72,11 +91,11 @@ SNLinearImpl::SNLinearImpl(int64_t in_features, int64_t out_features, bool with_
 }
 
 at::Tensor SNLinearImpl::normalized_weight() {
-  return weight / spectral_sigma(weight, u, iterations_for(*this), eps);
+  return weight / spectral_sigma(weight, u, iterations_for(*this), eps, style);
 }
 
 double SNLinearImpl::estimate_sigma(int64_t iterations) {
-  return spectral_sigma(weight, u, iterations, eps).item<double>();
+  return spectral_sigma(weight, u, iterations, eps, style).item<double>();
 }
 
 at::Tensor SNLinearImpl::forward(const at::Tensor& x) { return at::linear(x, normalized_weight(), bias); }
@@ -107,25 +126,38 @@ SNEmbeddingImpl::SNEmbeddingImpl(int64_t classes, int64_t dim) {
 }
 
 at::Tensor SNEmbeddingImpl::forward(const at::Tensor& labels) {
-  const at::Tensor table = weight / spectral_sigma(weight, u, iterations_for(*this), eps);
+  const at::Tensor table = weight / spectral_sigma(weight, u, iterations_for(*this), eps, style);
   return at::embedding(table, labels);
 }
+
+namespace {
+
+// Calls set(layer) for every spectrally normalized layer in `module` (itself included); returns
+// how many there were.
+template <class Set>
+int64_t for_each_spectral_layer(torch::nn::Module& module, Set&& set) {
+  int64_t count = 0;
+  module.apply([&](torch::nn::Module& child) {
+    if (auto* conv = child.as<SNConv2dImpl>()) set(*conv);
+    else if (auto* linear = child.as<SNLinearImpl>()) set(*linear);
+    else if (auto* embedding = child.as<SNEmbeddingImpl>()) set(*embedding);
+    else return;
+    ++count;
+  });
+  return count;
+}
+
+}  // namespace
 
 int64_t set_spectral_norm_eps(torch::nn::Module& module, double eps) {
   if (!(eps > 0 && std::isfinite(eps))) {
     throw std::invalid_argument("spectral norm eps must be finite and > 0 (got " + std::to_string(eps) + ")");
   }
-  int64_t count = 0;
-  module.apply([&](torch::nn::Module& child) {
-    double* slot = nullptr;
-    if (auto* conv = child.as<SNConv2dImpl>()) slot = &conv->eps;
-    if (auto* linear = child.as<SNLinearImpl>()) slot = &linear->eps;
-    if (auto* embedding = child.as<SNEmbeddingImpl>()) slot = &embedding->eps;
-    if (slot == nullptr) return;
-    *slot = eps;
-    ++count;
-  });
-  return count;
+  return for_each_spectral_layer(module, [&](auto& layer) { layer.eps = eps; });
+}
+
+int64_t set_spectral_norm_style(torch::nn::Module& module, SpectralNormStyle style) {
+  return for_each_spectral_layer(module, [&](auto& layer) { layer.style = style; });
 }
 
 }  // namespace longgan::gan

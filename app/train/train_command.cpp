@@ -109,17 +109,6 @@ std::vector<std::string> changed_settings(const nlohmann::json& recorded, const 
   return changes;
 }
 
-nlohmann::json default_run_section() {
-  return {{"data", ""},        {"steps", 1000},       {"seed", 0},
-          {"device", torch::cuda::is_available() ? "cuda" : "cpu"},
-          {"sample_every", 100}, {"samples", 16},     {"checkpoint_every", 500},
-          {"keep", 3},           {"keep_every", 0},   {"log_every", 10},
-          {"eval_every", 0},     {"eval_n", 1000},    {"inception", ""},
-          {"sampling_stats", "running"}, {"standing_stats", 16},
-          {"weights", "g_ema"},  {"sample_weights", "g_ema"},
-          {"dist_timeout", 300.0}, {"sync_bn", true},  {"dist_check_every", 0}};
-}
-
 // The weights of run.sample_weights ("g_ema", "g" or both, comma-separated), in the order given;
 // UsageError naming the flag.
 std::vector<gan::Weights> sample_weights(const nlohmann::json& run) {

@@ -19,11 +19,6 @@
 #include "gan/trainer.h"
 
 namespace longgan::app {
-namespace {
-
-constexpr const char* kLoaderPosition = "loader.position";
-
-}  // namespace
 
 struct TrainSession::Impl {
   gan::ModelConfig model;

@@ -24,6 +24,9 @@ namespace longgan::app {
 // GPU of its local rank when the device is cuda, averages the gradients of D and G across ranks
 // before each optimizer step, and (sync_batch_norm) computes G's batch norm statistics over the
 // global batch. The group must outlive the session.
+// The name of the data loader's position in a session's state (file "loader", key "position").
+inline constexpr const char* kLoaderPosition = "loader.position";
+
 struct DistributedOptions {
   gan::ProcessGroup* group = nullptr;
   bool sync_batch_norm = true;

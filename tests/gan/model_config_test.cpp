@@ -33,10 +33,11 @@ TEST(ModelConfig, JsonRoundTrip) {
   config.sn_eps = 1e-6;
   const nlohmann::json json = to_json(config);
   for (const char* key : {"resolution", "ch", "z_dim", "shared_dim", "n_classes", "g_attn", "d_attn",
-                          "attention", "key_pool", "heads", "hierarchical_z", "shared_embedding", "sn_eps"}) {
+                          "attention", "key_pool", "heads", "hierarchical_z", "shared_embedding", "sn_eps",
+                          "spectral_norm", "bn_eps", "d_wide"}) {
     EXPECT_TRUE(json.contains(key)) << key;
   }
-  EXPECT_EQ(json.size(), 13u);
+  EXPECT_EQ(json.size(), 16u);
   EXPECT_EQ(json["shared_embedding"], false);
   EXPECT_EQ(json["sn_eps"].get<double>(), 1e-6);
   const ModelConfig back = model_config_from_json(json);
@@ -145,8 +146,11 @@ TEST(ModelConfig, EveryFieldRoundTripsThroughTheFieldTables) {
   model.hierarchical_z = false;
   model.shared_embedding = false;
   model.sn_eps = 1e-6;
+  model.spectral_norm = "biggan";
+  model.bn_eps = 1e-4;
+  model.d_wide = false;
   const nlohmann::json model_json = to_json(model);
-  EXPECT_EQ(model_json.size(), 13u) << model_json;
+  EXPECT_EQ(model_json.size(), 16u) << model_json;
   EXPECT_EQ(to_json(model_config_from_json(model_json)), model_json);
   EXPECT_EQ(model_json["g_attn"], nlohmann::json::array({32, 64}));
   EXPECT_EQ(model_json["sn_eps"], 1e-6);
@@ -175,6 +179,60 @@ TEST(ModelConfig, EveryFieldRoundTripsThroughTheFieldTables) {
   EXPECT_EQ(to_json(train_config_from_json(train_json)), train_json);
   EXPECT_EQ(train_json["seed"], 99u);
   EXPECT_EQ(train_json["ema_start"], 50);
+}
+
+
+TEST(ModelConfig, BigGanOptionsDefaultsAndErrors) {
+  const ModelConfig defaults;
+  EXPECT_EQ(defaults.spectral_norm, "longgan");
+  EXPECT_EQ(defaults.bn_eps, 1e-5);
+  EXPECT_TRUE(defaults.d_wide);
+  // A config.json written before these options reads as before.
+  nlohmann::json old = to_json(ModelConfig::preset(32));
+  old.erase("spectral_norm");
+  old.erase("bn_eps");
+  old.erase("d_wide");
+  EXPECT_EQ(to_json(model_config_from_json(old)), to_json(ModelConfig::preset(32)));
+
+  ModelConfig config = ModelConfig::preset(32);
+  config.spectral_norm = "miyato";
+  try {
+    config.validate();
+    FAIL() << "an unknown spectral norm style was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("spectral_norm: 'miyato' is not known; use longgan"), std::string::npos)
+        << e.what();
+  }
+  config = ModelConfig::preset(32);
+  config.bn_eps = 0;
+  try {
+    config.validate();
+    FAIL() << "bn_eps 0 was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("bn_eps: must be a finite number > 0"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ModelConfig, Resolution512PlansAsBigGanPyTorch) {
+  ModelConfig config = ModelConfig::preset(512);
+  config.ch = 1;
+  // BigGAN-PyTorch's G_arch[512]: in [16,16,8,8,4,2,1] out [16,8,8,4,2,1,1], resolutions 8..512.
+  const std::vector<BlockPlan> g = generator_plan(config);
+  ASSERT_EQ(g.size(), 7u);
+  const std::vector<int64_t> g_in{16, 16, 8, 8, 4, 2, 1}, g_out{16, 8, 8, 4, 2, 1, 1};
+  for (size_t i = 0; i < g.size(); ++i) {
+    EXPECT_EQ(g[i].in_channels, g_in[i]) << i;
+    EXPECT_EQ(g[i].out_channels, g_out[i]) << i;
+    EXPECT_EQ(g[i].resolution, int64_t(8) << i) << i;
+  }
+  const std::vector<BlockPlan> d = discriminator_plan(config);
+  ASSERT_EQ(d.size(), 8u);
+  EXPECT_EQ(d.front().in_channels, 3);
+  EXPECT_EQ(d.front().resolution, 256);
+  EXPECT_EQ(d.back().out_channels, 16);
+  EXPECT_EQ(d.back().resolution, 4);
+  EXPECT_EQ(config.g_attn, std::vector<int64_t>{64});
+  EXPECT_EQ(latent_split(config).blocks, 7);
 }
 
 }  // namespace

@@ -117,5 +117,43 @@ TEST(SpectralNorm, SigmaIsFp32AndUnchangedUnderCpuAutocast) {
   EXPECT_TRUE(at::equal(u1, u2));
 }
 
+
+TEST(SpectralNorm, BigGanStyleTakesOneStepFromTheStoredUInEvalAndIgnoresItsNorm) {
+  torch::manual_seed(3);
+  const at::Tensor w = torch::randn({6, 5, 3, 3});
+  const at::Tensor flat = w.reshape({6, -1});
+  const at::Tensor u0 = torch::randn({6}) * 3.0;  // unnormalized, as BigGAN's init and EMA leave it
+  // BigGAN-PyTorch's layers.SN: v = normalize(u W), u' = normalize(v W^T), sigma = v W^T u'^T.
+  const at::Tensor v = at::mv(flat.t(), u0) / at::mv(flat.t(), u0).norm();
+  const at::Tensor u1 = at::mv(flat, v) / at::mv(flat, v).norm();
+  const double expected = at::dot(u1, at::mv(flat, v)).item<double>();
+
+  at::Tensor u = u0.clone();
+  const double eval_sigma = spectral_sigma(w, u, 0, 1e-12, SpectralNormStyle::biggan).item<double>();
+  EXPECT_NEAR(eval_sigma, expected, 1e-5 * expected);
+  EXPECT_TRUE(at::equal(u, u0)) << "eval must not store u";
+  at::Tensor scaled = u0 * 0.01;
+  EXPECT_NEAR(spectral_sigma(w, scaled, 0, 1e-12, SpectralNormStyle::biggan).item<double>(), expected, 1e-5 * expected);
+  // LongGAN's eval estimate from the same unconverged u is another number (and scales with |u|).
+  at::Tensor again = u0.clone();
+  EXPECT_GT(std::abs(spectral_sigma(w, again, 0).item<double>() - expected), 1e-3 * expected);
+
+  // Training stores u' and, with 2 iterations, steps again from it.
+  at::Tensor trained = u0.clone();
+  spectral_sigma(w, trained, 1, 1e-12, SpectralNormStyle::biggan);
+  EXPECT_TRUE(at::allclose(trained, u1, 1e-5, 1e-6));
+  at::Tensor twice = u0.clone();
+  const double sigma2 = spectral_sigma(w, twice, 2, 1e-12, SpectralNormStyle::biggan).item<double>();
+  at::Tensor from_u1 = u1.clone();
+  EXPECT_NEAR(sigma2, spectral_sigma(w, from_u1, 0, 1e-12, SpectralNormStyle::biggan).item<double>(), 1e-5 * sigma2);
+
+  // The style reaches every layer of a module.
+  SNConv2d conv(5, 6, 3);
+  EXPECT_EQ(set_spectral_norm_style(*conv, SpectralNormStyle::biggan), 1);
+  EXPECT_EQ(conv->style, SpectralNormStyle::biggan);
+  EXPECT_EQ(spectral_norm_style_from_string("biggan"), SpectralNormStyle::biggan);
+  EXPECT_THROW(spectral_norm_style_from_string("BigGAN"), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace longgan::gan
