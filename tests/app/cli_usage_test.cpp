@@ -32,11 +32,13 @@ INSTANTIATE_TEST_SUITE_P(
                   "--eval-every", "--eval-n", "--inception", "--diffaug"}},
         HelpCase{"sample",
                  {"--checkpoint", "--out", "--n N", "--seed", "--truncation", "--attention", "--grid", "--interp",
-                  "--compare-attention"}},
+                  "--compare-attention", "--z FILE also works", "--labels"}},
         HelpCase{"metrics",
                  {"--real", "--fake", "--checkpoint", "--n N", "--seed", "--truncation", "--attention",
                   "--compare-attention", "--json", "--inception", "--kid-subsets", "--device"}},
-        HelpCase{"info", {"checkpoint"}}),
+        HelpCase{"info", {"checkpoint"}},
+        HelpCase{"import", {"biggan-pytorch WEIGHTS --out RUN", "--suffix", "--tfhub", "--G_ch", "--hier", "--D_thin"}},
+        HelpCase{"export", {"biggan-pytorch RUN --out DIR", "--out"}}),
     [](const auto& info) { return info.param.command; });
 
 TEST(CliUsage, ErrorsExitTwoWithAMessage) {
