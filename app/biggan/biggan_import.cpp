@@ -120,6 +120,8 @@ void import_biggan(const BigGanImportRequest& request, std::ostream& out) {
     }
   }
   for (const auto& [name, text] : request.flags) gan::set_biggan_flag(flags, name, text);
+  // Without D (a TF Hub port) no D attention is recorded: info would list blocks the run lacks.
+  if (request.files.d.empty()) flags.D_attn = "0";
   const gan::ModelConfig model = gan::biggan_model_config(flags);
 
   gan::Generator g(model), g_ema(model);

@@ -307,6 +307,11 @@ torch::Device collective_device(const gan::ProcessGroup* group, const std::strin
 int64_t resume_session(const fs::path& out, const fs::path& from, TrainSession& session, const nlohmann::json& config,
                        const cxxopts::ParseResult& args) {
   auto checkpoint = read_resume_checkpoint(out, from);
+  if (!checkpoint.files.contains("D")) {
+    throw UsageError("'" + from.string() + "' has no discriminator (a generator imported alone, e.g. a TF Hub port): it "
+                     "samples and scores, but training needs D; import a BigGAN-PyTorch weights folder with D.pth "
+                     "(longgan import biggan-pytorch --help)");
+  }
   const auto recorded = checkpoint.manifest.value("data", nlohmann::json::object());
   const auto current = session.data_fingerprint();
   if (recorded.contains("fingerprint") && recorded["fingerprint"] != current["fingerprint"] &&

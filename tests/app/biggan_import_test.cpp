@@ -200,5 +200,31 @@ TEST(BigGanImport, SampleTakesLatentsAndLabelsFromTorchSaveFiles) {
   EXPECT_FALSE(fs::exists(dir / "bad.png"));
 }
 
+TEST(BigGanImport, FineTunesWithDAndRefusesWithoutIt) {
+  const fs::path dir = fresh_dir("biggan_fine_tune");
+  const std::string data = (dir / "synthetic128.lgd").string();
+  ASSERT_EQ(run_longgan({"prepare", "--synthetic", "8", "--resolution", "128", "--classes", "5", "--output", data}).exit_code, 0);
+  // With D: the whole trainer state is there; one more step from the imported iteration 40.
+  ASSERT_EQ(run_longgan({"import", "biggan-pytorch", fixture("res128_gattn64").string(), "--out", (dir / "run").string()}).exit_code, 0);
+  const auto tuned = run_longgan({"train", "--out", (dir / "run").string(), "--resume", "--data", data, "--steps", "41",
+                                  "--batch", "2", "--allow-config-change", "--device", "cpu"});
+  ASSERT_EQ(tuned.exit_code, 0) << tuned.output;
+  EXPECT_EQ(checkpoints::read_checkpoint(dir / "run").step, 41);
+
+  // G alone (a TF Hub port): sampling works, training says why not; no D attention is listed.
+  const auto g_only = run_longgan({"import", "biggan-pytorch", (fixture("res128_gattn64") / "G.pth").string(), "--G_ch", "4",
+                                   "--D_ch", "4", "--dim_z", "24", "--hier", "--G_shared", "--shared_dim", "16",
+                                   "--n_classes", "5", "--resolution", "128", "--SN_eps", "1e-6", "--out",
+                                   (dir / "g_only").string()});
+  ASSERT_EQ(g_only.exit_code, 0) << g_only.output;
+  EXPECT_NE(g_only.output.find("no D: the run samples and scores"), std::string::npos) << g_only.output;
+  const auto info = run_longgan({"info", (dir / "g_only").string()});
+  EXPECT_EQ(info.output.find("D at"), std::string::npos) << info.output;
+  const auto refused = run_longgan({"train", "--out", (dir / "g_only").string(), "--resume", "--data", data, "--batch", "2",
+                                    "--allow-config-change", "--device", "cpu"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("has no discriminator"), std::string::npos) << refused.output;
+}
+
 }  // namespace
 }  // namespace longgan::app
