@@ -29,13 +29,19 @@ int run_synthetic(const cxxopts::ParseResult& args, const std::string& output, i
                        std::to_string(classes));
     }
   }
+  const int64_t motif = args.count("motif-size") ? args["motif-size"].as<int64_t>() : 0;
+  if (args.count("motif-size") && (motif < 1 || motif > resolution / 2)) {
+    throw UsageError("--motif-size must be in 1.." + std::to_string(resolution / 2) + " at --resolution " +
+                     std::to_string(resolution) + " (the two corner squares must not overlap), got " +
+                     std::to_string(motif));
+  }
   ProgressReporter progress = stderr_count_progress("synthetic", count);
   datasets::write_synthetic_dataset(output, count, resolution, seed,
-                                    [&progress](int64_t done, int64_t) { progress.update(done); }, classes);
+                                    [&progress](int64_t done, int64_t) { progress.update(done); }, classes, motif);
   datasets::PackedReader reader(output);
   std::cerr << "wrote " << reader.size() << " synthetic " << resolution << "x" << resolution << " images ("
             << (reader.label_count() > 1 ? std::to_string(reader.label_count()) + " classes" : std::string("unlabelled"))
-            << ", seed " << seed << ") to " << output << "\n";
+            << ", seed " << seed << ", motif " << reader.header().source.motif_size << " px) to " << output << "\n";
   return 0;
 }
 
@@ -71,7 +77,8 @@ int run_folder(const cxxopts::ParseResult& args, const std::string& output, int6
 int run_prepare(int argc, char** argv) {
   cxxopts::Options options(argv[0], "Pack an image folder, or synthetic images, into one .lgd dataset.\n"
                                     "Usage: longgan prepare --input DIR --output FILE --resolution R [options]\n"
-                                    "       longgan prepare --synthetic N --output FILE --resolution R [--seed S] [--classes K]");
+                                    "       longgan prepare --synthetic N --output FILE --resolution R [--seed S] [--classes K]\n"
+                                    "       [--motif-size M]");
   options.add_options()
       ("input", "Folder of .jpg/.jpeg/.png/.webp images, searched recursively", cxxopts::value<std::string>())
       ("synthetic", "Write N synthetic images (mirrored ellipses) instead", cxxopts::value<int64_t>())
@@ -81,6 +88,8 @@ int run_prepare(int argc, char** argv) {
       ("threads", "Decoding threads", cxxopts::value<int64_t>()->default_value("4"))
       ("min-size", "Skip images whose shorter side is smaller", cxxopts::value<int64_t>()->default_value("0"))
       ("seed", "Seed of the synthetic images", cxxopts::value<uint64_t>()->default_value("0"))
+      ("motif-size", "Side of the synthetic corner motif squares in pixels (default: max(2, R/8))",
+       cxxopts::value<int64_t>())
       ("classes", "Synthetic images in K classes of their own hue (odd classes: rounded squares), labels "
                   "0..K-1 (image i is of class i % K), for class-conditional training; K in [1, 1000], 1: one "
                   "class. Without it: unlabelled (the images of --classes 1)",
@@ -99,6 +108,9 @@ int run_prepare(int argc, char** argv) {
   }
   if (folder && args->count("classes")) {
     throw UsageError("--classes applies to --synthetic only; the classes of an image folder come from --labels");
+  }
+  if (!synthetic && args->count("motif-size")) {
+    throw UsageError("--motif-size applies to --synthetic only (the corner motif of the synthetic images)");
   }
   return synthetic ? run_synthetic(*args, output, resolution) : run_folder(*args, output, resolution);
 }

@@ -123,6 +123,21 @@ void check_classes(int64_t classes) {
 
 int64_t synthetic_motif_size(int64_t resolution) { return std::max<int64_t>(2, resolution / 8); }
 
+namespace {
+
+// The motif side a call asks for: 0 is the resolution's default.
+int64_t chosen_motif_size(int64_t resolution, int64_t motif_size) {
+  if (motif_size == 0) return synthetic_motif_size(resolution);
+  if (motif_size < 1 || motif_size > resolution / 2) {
+    throw std::invalid_argument("the synthetic motif size must be in 1.." + std::to_string(resolution / 2) +
+                                " at resolution " + std::to_string(resolution) + " (the two corner squares must not " +
+                                "overlap), got " + std::to_string(motif_size));
+  }
+  return motif_size;
+}
+
+}  // namespace
+
 int64_t synthetic_label(uint64_t seed, int64_t index, int64_t classes) {
   check_classes(classes);
   if (classes != kSyntheticEllipseLabels) return index % classes;
@@ -138,9 +153,11 @@ double synthetic_class_hue(int64_t k, int64_t classes) {
   return static_cast<double>(k) / static_cast<double>(classes);
 }
 
-std::vector<uint8_t> make_synthetic_image(uint64_t seed, int64_t index, int64_t resolution, int64_t classes) {
+std::vector<uint8_t> make_synthetic_image(uint64_t seed, int64_t index, int64_t resolution, int64_t classes,
+                                          int64_t motif_size) {
   check_resolution(resolution);
   check_classes(classes);
+  const int64_t m = chosen_motif_size(resolution, motif_size);
   Scene s = make_scene(seed, index);
   if (classes >= 2) apply_class(s, synthetic_label(seed, index, classes), classes);
   const int64_t r = resolution;
@@ -167,7 +184,6 @@ std::vector<uint8_t> make_synthetic_image(uint64_t seed, int64_t index, int64_t 
       for (int c = 0; c < 3; ++c) left[c] = right[c] = to_byte(px[c]);
     }
   }
-  const int64_t m = synthetic_motif_size(r);
   for (int64_t y = 0; y < m; ++y) {
     for (int64_t x = 0; x < m; ++x) {
       const unsigned quadrant = (y * 2 >= m ? 2u : 0u) + (x * 2 >= m ? 1u : 0u);
@@ -182,8 +198,10 @@ std::vector<uint8_t> make_synthetic_image(uint64_t seed, int64_t index, int64_t 
 }
 
 uint64_t write_synthetic_dataset(const std::filesystem::path& path, int64_t count, int64_t resolution, uint64_t seed,
-                                 const std::function<void(int64_t, int64_t)>& progress, int64_t classes) {
+                                 const std::function<void(int64_t, int64_t)>& progress, int64_t classes,
+                                 int64_t motif_size) {
   check_resolution(resolution);
+  const int64_t motif = chosen_motif_size(resolution, motif_size);
   const int64_t label_count = synthetic_label_count(classes);
   if (count < 1) throw std::invalid_argument("a synthetic dataset needs at least 1 image, got " + std::to_string(count));
   if (seed > UINT32_MAX) {
@@ -193,7 +211,7 @@ uint64_t write_synthetic_dataset(const std::filesystem::path& path, int64_t coun
   const auto r = static_cast<uint32_t>(resolution);
   PackedWriter writer(path, r, r, 3, static_cast<uint32_t>(label_count));
   writer.set_source({DataSourceKind::kSynthetic, kSyntheticGeneratorVersion,
-                     static_cast<uint16_t>(synthetic_motif_size(resolution)), static_cast<uint32_t>(seed)});
+                     static_cast<uint16_t>(motif), static_cast<uint32_t>(seed)});
   // Images are made in parallel chunks and written in index order.
   const int64_t threads = std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, 8);
   const int64_t chunk = threads * 8;
@@ -203,7 +221,7 @@ uint64_t write_synthetic_dataset(const std::filesystem::path& path, int64_t coun
     std::vector<std::thread> workers;
     for (int64_t t = 0; t < threads; ++t) {
       workers.emplace_back([&, t] {
-        for (int64_t k = t; k < n; k += threads) images[k] = make_synthetic_image(seed, first + k, resolution, classes);
+        for (int64_t k = t; k < n; k += threads) images[k] = make_synthetic_image(seed, first + k, resolution, classes, motif);
       });
     }
     for (auto& w : workers) w.join();

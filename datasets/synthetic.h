@@ -27,16 +27,17 @@ inline constexpr int64_t kSyntheticEllipseLabels = 0;
 inline constexpr int64_t kSyntheticMaxClasses = 1000;
 
 // An RGB image [resolution, resolution, 3] uint8 HWC. resolution >= 4; classes 0 (the default) or
-// in [1, kSyntheticMaxClasses] (std::invalid_argument otherwise).
+// in [1, kSyntheticMaxClasses]; motif_size 0 (synthetic_motif_size(resolution)) or in
+// [1, resolution / 2] (std::invalid_argument otherwise).
 std::vector<uint8_t> make_synthetic_image(uint64_t seed, int64_t index, int64_t resolution,
-                                          int64_t classes = kSyntheticEllipseLabels);
+                                          int64_t classes = kSyntheticEllipseLabels, int64_t motif_size = 0);
 // Its label: in [0, kSyntheticClasses) by default, index % classes for classes >= 1.
 int64_t synthetic_label(uint64_t seed, int64_t index, int64_t classes = kSyntheticEllipseLabels);
 // The number of classes a data set made with `classes` has.
 int64_t synthetic_label_count(int64_t classes);
 // The hue (in [0, 1), 0 red, 1/3 green, 2/3 blue) of class k of `classes` >= 2.
 double synthetic_class_hue(int64_t k, int64_t classes);
-// The side of the corner motif square at this resolution.
+// The side of the corner motif square at this resolution unless set: max(2, resolution / 8).
 int64_t synthetic_motif_size(int64_t resolution);
 // The version of this generator recorded in the .lgd header (DataSource::generator): a change of
 // the images' rules gets a new one.
@@ -48,6 +49,6 @@ inline constexpr uint8_t kSyntheticGeneratorVersion = 1;
 // `progress(done, count)` is called now and then when given.
 uint64_t write_synthetic_dataset(const std::filesystem::path& path, int64_t count, int64_t resolution, uint64_t seed,
                                  const std::function<void(int64_t, int64_t)>& progress = {},
-                                 int64_t classes = kSyntheticEllipseLabels);
+                                 int64_t classes = kSyntheticEllipseLabels, int64_t motif_size = 0);
 
 }  // namespace longgan::datasets

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "datasets/loader.h"
 #include "datasets/synthetic.h"
 #include "tests/datasets/temp_dir.h"
 
@@ -78,6 +79,30 @@ TEST(StructureScores, WithoutSyntheticRulesOnlyTheMirrorStatistic) {
   EXPECT_THROW(statistic.add(images.to(at::kFloat)), std::invalid_argument);
   EXPECT_THROW(StructureScorer({true, 3}).add(images), std::invalid_argument);  // 2 motifs of 3 px in 4 rows
   EXPECT_THROW(StructureScorer({}, -1.0), std::invalid_argument);
+}
+
+TEST(StructureScores, AChosenMotifSizeIsDrawnRecordedAndScored) {
+  testing::TempDir dir;
+  // An 8-px motif at 32 (the default is 4): drawn in both corners, recorded, scored 0 on real images.
+  write_synthetic_dataset(dir / "m8.lgd", 12, 32, 5, {}, kSyntheticEllipseLabels, 8);
+  const PackedReader reader(dir / "m8.lgd", true);
+  EXPECT_EQ(reader.header().source.motif_size, 8);
+  const auto image = make_synthetic_image(5, 3, 32, kSyntheticEllipseLabels, 8);
+  EXPECT_TRUE(at::equal(read_images(reader, 3, 1).flatten(),
+                        at::from_blob(const_cast<uint8_t*>(image.data()), {static_cast<int64_t>(image.size())}, at::kByte)));
+  auto px = [&](int64_t y, int64_t x, int64_t c) { return image[static_cast<size_t>((y * 32 + x) * 3 + c)]; };
+  for (int64_t y = 0; y < 8; ++y) {
+    for (int64_t x = 0; x < 8; ++x) {
+      for (int c = 0; c < 3; ++c) ASSERT_EQ(px(y, x, c), px(24 + y, 24 + x, c)) << y << " " << x;
+    }
+  }
+  EXPECT_NE(image, make_synthetic_image(5, 3, 32));  // the default motif differs
+  const StructureScores scores = dataset_structure_scores(reader, structure_rules(reader.header()), 0);
+  EXPECT_EQ(scores.mirror_error, 0.0);
+  EXPECT_EQ(scores.corner_error, 0.0);
+  EXPECT_EQ(scores.corner_kept, 1.0);
+  EXPECT_THROW(make_synthetic_image(5, 3, 32, kSyntheticEllipseLabels, 17), std::invalid_argument);
+  EXPECT_THROW(write_synthetic_dataset(dir / "bad.lgd", 1, 32, 5, {}, kSyntheticEllipseLabels, -1), std::invalid_argument);
 }
 
 TEST(StructureScores, SyntheticDatasetRecordsItsSourceAndScoresZero) {
