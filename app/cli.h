@@ -83,5 +83,6 @@ int run_export(int argc, char** argv);
 int run_loader_bench(int argc, char** argv);
 int run_layer_bench_command(int argc, char** argv);
 int run_checksum_bench(int argc, char** argv);
+int run_step_bench_command(int argc, char** argv);
 
 }  // namespace longgan::app

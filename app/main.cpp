@@ -19,7 +19,8 @@ commands:
   train     train a GAN on a packed dataset, with checkpoints and sample grids
   sample    render images from a checkpoint, optionally with another attention type
   metrics   FID and KID between datasets, image folders and checkpoints (and attention swaps)
-  bench     benchmark the attention types or the data loader (longgan bench attention|loader --help)
+  bench     benchmark attention, the attention block, the training step or the loader
+            (longgan bench attention|layer|step|loader|checksum --help)
   info      print a checkpoint's manifest, attention types and parameter counts
   import    import a BigGAN-PyTorch checkpoint as a run directory (longgan import biggan-pytorch --help)
   export    write a run's checkpoint as BigGAN-PyTorch files (longgan export biggan-pytorch --help)

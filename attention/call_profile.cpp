@@ -42,6 +42,18 @@ PhaseTimer::~PhaseTimer() {
   profile_->milliseconds[phase_] += now_ms() - start_ms_;
 }
 
+SectionTimer::SectionTimer(const char* name) : name_(name), profile_(active_profile.load()) {
+  if (profile_ == nullptr) return;
+  if (profile_->synchronize) profile_->synchronize();
+  start_ms_ = now_ms();
+}
+
+SectionTimer::~SectionTimer() {
+  if (profile_ == nullptr) return;
+  if (profile_->synchronize) profile_->synchronize();
+  profile_->sections[name_] += now_ms() - start_ms_;
+}
+
 void record_implementation(const std::string& name) {
   if (auto* profile = active_profile.load()) profile->implementations.push_back(name);
 }

@@ -1,7 +1,9 @@
 #pragma once
 // Where the time of attention calls goes, for benchmarks: phases (hashing, gathering, the kernel,
 // merging, ...) and the implementation each call actually ran. Recording is off unless a
-// ScopedCallProfile is active; then every PhaseTimer adds its wall time to its phase.
+// ScopedCallProfile is active; then every PhaseTimer adds its wall time to its phase, and every
+// SectionTimer (the caller's own parts of the work around the attention calls, e.g. a training
+// step's forward and backward passes) to its section.
 #include <functional>
 #include <map>
 #include <string>
@@ -14,6 +16,7 @@ struct CallProfile {
   // phase's time is the work it queued. Unset on the CPU.
   std::function<void()> synchronize;
   std::map<std::string, double> milliseconds;  // phase -> total wall time
+  std::map<std::string, double> sections;      // section -> total wall time (SectionTimer)
   std::vector<std::string> implementations;    // what computed each call, in call order
 };
 
@@ -55,6 +58,21 @@ class PhaseTimer {
   const char* phase_;
   CallProfile* profile_;
   bool nested_ = false;
+  double start_ms_ = 0;
+};
+
+// Adds the wall time of its scope to section `name` of the active profile; nothing without one.
+// Sections may nest (each counts its whole scope) and never stop phases inside them from recording.
+class SectionTimer {
+ public:
+  explicit SectionTimer(const char* name);
+  ~SectionTimer();
+  SectionTimer(const SectionTimer&) = delete;
+  SectionTimer& operator=(const SectionTimer&) = delete;
+
+ private:
+  const char* name_;
+  CallProfile* profile_;
   double start_ms_ = 0;
 };
 

@@ -1,5 +1,7 @@
 #include "gan/spectral_norm.h"
 
+#include "attention/call_profile.h"
+
 #include <algorithm>
 #include <functional>
 #include <utility>
@@ -29,6 +31,7 @@ std::string to_string(SpectralNormStyle style) { return style == SpectralNormSty
 
 at::Tensor spectral_sigma(const at::Tensor& weight, at::Tensor& u, int64_t iterations, double eps,
                           SpectralNormStyle style) {
+  const attention::SectionTimer timer(kSectionSpectralNorm);
   const AutocastOff fp32;
   const at::Tensor w = weight.reshape({weight.size(0), -1});
   at::Tensor u_now, v_now;

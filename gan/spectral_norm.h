@@ -15,6 +15,10 @@
 
 namespace longgan::gan {
 
+// The profile section (attention::SectionTimer) of every sigma computed: its time inside the
+// training step's passes (longgan bench step).
+inline constexpr const char* kSectionSpectralNorm = "spectral norm (inside the passes)";
+
 // The eps of a spectrally normalized layer unless set otherwise (ModelConfig::sn_eps's default).
 inline constexpr double kDefaultSpectralNormEps = 1e-12;
 

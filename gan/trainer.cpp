@@ -1,5 +1,7 @@
 #include "gan/trainer.h"
 
+#include "attention/call_profile.h"
+
 #include "gan/config_field.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -208,6 +210,14 @@ void GanTrainer::set_sampling(const SamplingOptions& options) {
   mark_samplers_stale();
 }
 
+const std::vector<std::string>& step_section_names() {
+  static const std::vector<std::string> names{kSectionData,           kSectionDStepGForward, kSectionDStepDForward,
+                                              kSectionDStepBackward,  kSectionDStepOptimizer, kSectionGStepGForward,
+                                              kSectionGStepDForward,  kSectionGStepBackward, kSectionGStepOptimizer,
+                                              kSectionEma};
+  return names;
+}
+
 std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_real_batch) {
   g_->train();
   d_->train();
@@ -233,7 +243,11 @@ std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_rea
     optim_d_->zero_grad();
     double loss_real = 0, loss_fake = 0;
     for (int64_t micro = 0; micro < k; ++micro) {
-      auto [images, labels] = next_real_batch();
+      at::Tensor images, labels;
+      {
+        const attention::SectionTimer timer(kSectionData);
+        std::tie(images, labels) = next_real_batch();
+      }
       const int64_t batch = images.size(0);
       images = images.to(device_, at::kFloat);
       labels = labels.defined() ? labels.to(long_options) : at::zeros({batch}, long_options);
@@ -243,19 +257,23 @@ std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_rea
         CudaAutocast autocast(train_.bf16, device_);
         at::Tensor fake;
         {
+          const attention::SectionTimer timer(kSectionDStepGForward);
           torch::NoGradGuard no_grad;
           fake = g_->forward(z, fake_labels);
         }
+        const attention::SectionTimer timer(kSectionDStepDForward);
         at::Tensor input = at::cat({fake.to(images.dtype()), images});
         if (diffaug_.enabled()) input = augment(input, 2);
         logits = d_->forward(input, at::cat({fake_labels, labels})).to(at::kFloat);
       }
+      const attention::SectionTimer timer(kSectionDStepBackward);
       const auto split = logits.split(batch);
       const HingeDLoss loss = hinge_d_loss(split[1], split[0]);
       ((loss.real + loss.fake) * scale).backward();
       loss_real += loss.real.item<double>() * scale;
       loss_fake += loss.fake.item<double>() * scale;
     }
+    const attention::SectionTimer timer(kSectionDStepOptimizer);
     if (parallel_.sync_gradients) parallel_.sync_gradients(*d_);
     optim_d_->step();
     result["d_loss_real"] = loss_real;
@@ -270,19 +288,29 @@ std::map<std::string, double> GanTrainer::train_step(const BatchSource& next_rea
     at::Tensor g_loss;
     {
       CudaAutocast autocast(train_.bf16, device_);
-      at::Tensor fake = g_->forward(z, fake_labels);
+      at::Tensor fake;
+      {
+        const attention::SectionTimer timer(kSectionGStepGForward);
+        fake = g_->forward(z, fake_labels);
+      }
+      const attention::SectionTimer timer(kSectionGStepDForward);
       if (diffaug_.enabled()) fake = augment(fake, 1);
       g_loss = hinge_g_loss(d_->forward(fake, fake_labels).to(at::kFloat));
     }
+    const attention::SectionTimer timer(kSectionGStepBackward);
     (g_loss * scale).backward();
     g_loss_total += g_loss.item<double>() * scale;
   }
-  apply_ortho_regularization(g_->ortho_parameters(), train_.ortho);
-  if (parallel_.sync_gradients) parallel_.sync_gradients(*g_);
-  optim_g_->step();
+  {
+    const attention::SectionTimer timer(kSectionGStepOptimizer);
+    apply_ortho_regularization(g_->ortho_parameters(), train_.ortho);
+    if (parallel_.sync_gradients) parallel_.sync_gradients(*g_);
+    optim_g_->step();
+  }
   result["g_loss"] = g_loss_total;
 
   ++step_;
+  const attention::SectionTimer timer(kSectionEma);
   if (train_.ema == "decay") {
     update_ema(*g_ema_, *g_, train_.ema_decay, step_, train_.ema_start);
   } else {

@@ -22,6 +22,22 @@
 
 namespace longgan::gan {
 
+// The sections of a training step (attention::SectionTimer), in the order a step runs them, for
+// profiles of the step (longgan bench step). Spectral norms are a section inside the passes.
+inline constexpr const char* kSectionData = "D step: real batch";
+inline constexpr const char* kSectionDStepGForward = "D step: G forward (fakes, no grad)";
+inline constexpr const char* kSectionDStepDForward = "D step: D forward (fake + real)";
+inline constexpr const char* kSectionDStepBackward = "D step: loss and backward";
+inline constexpr const char* kSectionDStepOptimizer = "D step: optimizer";
+inline constexpr const char* kSectionGStepGForward = "G step: G forward";
+inline constexpr const char* kSectionGStepDForward = "G step: D forward";
+inline constexpr const char* kSectionGStepBackward = "G step: loss and backward";
+inline constexpr const char* kSectionGStepOptimizer = "G step: ortho and optimizer";
+inline constexpr const char* kSectionEma = "G_ema update";
+// The top-level sections above in step order (they do not overlap; gan/spectral_norm.h's
+// kSectionSpectralNorm and the attention phases are inside them).
+const std::vector<std::string>& step_section_names();
+
 struct TrainConfig {
   int64_t batch = 16;        // batch of the G update
   double lr_g = 1e-4;

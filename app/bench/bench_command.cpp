@@ -161,7 +161,7 @@ int run_attention_bench_command(const cxxopts::ParseResult& args) {
 
 int run_bench(int argc, char** argv) {
   for (const auto& [name, run] : {std::pair{"loader", &run_loader_bench}, std::pair{"layer", &run_layer_bench_command},
-                                   std::pair{"checksum", &run_checksum_bench}}) {
+                                   std::pair{"checksum", &run_checksum_bench}, std::pair{"step", &run_step_bench_command}}) {
     if (argc >= 2 && std::string(argv[1]) == name) {  // a benchmark with options of its own
       std::string program = std::string(argv[0]) + " " + name;
       argv[1] = program.data();
@@ -221,7 +221,7 @@ int run_bench(int argc, char** argv) {
   if (!args->count("what")) throw UsageError("missing what to benchmark: longgan bench attention [options]");
   if ((*args)["what"].as<std::string>() != "attention") {
     throw UsageError("unknown benchmark '" + (*args)["what"].as<std::string>() +
-                     "'; available: attention, layer, loader, checksum");
+                     "'; available: attention, layer, step, loader, checksum");
   }
   return run_attention_bench_command(*args);
 }

@@ -19,13 +19,19 @@
 #endif
 
 namespace longgan::app {
-namespace {
 
 double median(std::vector<double> values) {
+  if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
   size_t mid = values.size() / 2;
   return values.size() % 2 ? values[mid] : 0.5 * (values[mid - 1] + values[mid]);
 }
+
+double elapsed_ms(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+namespace {
 
 std::optional<int64_t> read_status_kib(const char* field) {
   std::ifstream status("/proc/self/status");
@@ -34,10 +40,6 @@ std::optional<int64_t> read_status_kib(const char* field) {
     if (line.rfind(field, 0) == 0) return std::stoll(line.substr(std::string(field).size()));
   }
   return std::nullopt;
-}
-
-double elapsed_ms(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
@@ -48,6 +49,11 @@ std::string measurement_columns(const BenchMeasurement& m);
 
 // The measurement as JSON fields ({"error": ...} for a failed row).
 nlohmann::json measurement_json(const BenchMeasurement& m);
+
+// The median of `values` (0 for none).
+double median(std::vector<double> values);
+// Milliseconds since `start`.
+double elapsed_ms(std::chrono::steady_clock::time_point start);
 
 // Waits for the device's queued work (CUDA); nothing on the CPU.
 void synchronize(const at::Device& device);

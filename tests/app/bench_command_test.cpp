@@ -274,3 +274,52 @@ TEST(BenchLayer, AttentionBenchPrintsPhasesToo) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(BenchStep, ProfilesTheWholeStepPerAttentionTypeAgainstDense) {
+  const auto dir = fresh_dir("bench_step");
+  const std::string json_path = (dir / "step.json").string();
+  const auto result = longgan::app::testing::run_longgan(
+      {"bench", "step", "--resolution", "32", "--ch", "8", "--batch", "2", "--warmup", "0", "--repeats", "1", "--types",
+       "dense;smyrf:hashes=2,q_cluster=256,k_cluster=64;none", "--json", json_path});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("D step: loss and backward"), std::string::npos) << result.output;
+  std::ifstream file(json_path);
+  const nlohmann::json doc = nlohmann::json::parse(file);
+  ASSERT_EQ(doc["rows"].size(), 3u);
+  EXPECT_EQ(doc["images_per_step"], 4);  // batch 2 x 2 D steps
+  for (const auto& row : doc["rows"]) {
+    const double total = row["profiled_step_ms"].get<double>();
+    double sections = 0;
+    for (const char* name : {"D step: G forward (fakes, no grad)", "D step: D forward (fake + real)",
+                             "D step: loss and backward", "D step: optimizer", "G step: G forward", "G step: D forward",
+                             "G step: loss and backward", "G step: ortho and optimizer", "G_ema update"}) {
+      ASSERT_TRUE(row["sections"].contains(name)) << name << " " << row;
+      EXPECT_GT(row["sections"][name].get<double>(), 0.0) << name;
+      sections += row["sections"][name].get<double>();
+    }
+    // The sections do not overlap and cover nearly all of the step.
+    EXPECT_LE(sections, total * 1.001) << row;
+    EXPECT_GE(sections, total * 0.7) << row;
+    EXPECT_GT(row["sections"]["spectral norm (inside the passes)"].get<double>(), 0.0);
+  }
+  const auto& dense = doc["rows"][0];
+  const auto& smyrf = doc["rows"][1];
+  const auto& none = doc["rows"][2];
+  EXPECT_EQ(dense["ratio_to_first"], 1.0);
+  EXPECT_FALSE(dense["phases"].contains("hash"));
+  EXPECT_GT(smyrf["phases"]["hash"].get<double>(), 0.0);
+  // G attention at 32 and D attention at 16, each in three passes of a step: six calls.
+  int64_t calls = 0;
+  for (const auto& [name, count] : smyrf["implementations"].items()) calls += count.get<int64_t>();
+  EXPECT_EQ(calls, 6) << smyrf["implementations"];
+  EXPECT_TRUE(none["implementations"].empty());
+  EXPECT_TRUE(none["phases"].empty());
+
+  const auto bad = longgan::app::testing::run_longgan({"bench", "step", "--types", "dense;bogus"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("--types"), std::string::npos) << bad.output;
+}
+
+}  // namespace

@@ -2,6 +2,7 @@
 // timers not counted twice, and each attention call naming what actually ran.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <thread>
 
 #include "attention/attention.h"
@@ -41,6 +42,25 @@ TEST(CallProfile, RecordsOnlyWhileActiveAndNeverTwiceForNestedPhases) {
     PhaseTimer timer(kPhaseMerge);
   }
   EXPECT_EQ(second.milliseconds.count(kPhaseMerge), 1u);
+}
+
+TEST(CallProfile, SectionsNestAndLeavePhasesInsideThemRecording) {
+  CallProfile profile;
+  { SectionTimer untimed("outside"); }
+  {
+    const ScopedCallProfile scope(profile);
+    const SectionTimer outer("step");
+    {
+      const SectionTimer inner("forward");
+      const PhaseTimer phase(kPhaseKernel);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(profile.sections.contains("outside"));
+  EXPECT_GE(profile.sections.at("forward"), 19.0);
+  EXPECT_GE(profile.milliseconds.at(kPhaseKernel), 19.0);  // a phase inside a section records
+  EXPECT_GE(profile.sections.at("step"), profile.sections.at("forward") + 9.0);
 }
 
 TEST(CallProfile, EachCallNamesWhatRanAndItsPhases) {
