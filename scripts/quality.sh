@@ -19,7 +19,7 @@
 #
 #   scripts/quality.sh [--quick] [--out DIR] [--steps N] [--resolution R] [--ch C] [--batch B]
 #                      [--types "T1;T2;..."] [--seeds "S1,S2,..."] [--seed-types "T1;T2;..."]
-#                      [--images N] [--eval-every N] [--eval-n N]
+#                      [--images N] [--eval-every N] [--eval-n N] [--motif-size M] [--d-attn R]
 #
 # --seeds: the training seeds (default 1,2). The types named in --seed-types (a type name such as
 # `dense` names every spec of that type, or give a whole spec; default "none;dense;smyrf") are
@@ -33,6 +33,9 @@
 # improved_clustered (fitted to the block) and clustered (fitted), seeds 1 and 2 for none, dense and
 # SMYRF; FID/KID on 2,000 samples every 500 steps, output in bench/quality/. About 15 hours on 2
 # CPU cores (1.5 h per run, 8 runs; 2 h for the swap matrix and the noise floor), resumable.
+# --motif-size M: the synthetic corner motif's side (prepare --synthetic --motif-size; default
+# max(2, R/8)); the data file is then synthetic<R>_<N>_motif<M>.lgd. --d-attn R: D attention at R
+# (default: none).
 # --quick: 32x32, 256 images, none, dense (seeds 1 and 2) and SMYRF, 20 steps, 32 samples: a few
 # minutes (what the tests run).
 set -euo pipefail
@@ -51,6 +54,8 @@ SEEDS="1,2"
 SEED_TYPES="none;dense;smyrf"
 SEED_TYPES_GIVEN=0
 QUICK=0
+MOTIF=""
+D_ATTN=""
 
 usage() { sed -n '2,/^[^#]/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 need_value() { [ $# -ge 2 ] && [ -n "$2" ] || { echo "quality.sh: $1 needs a value (see --help)" >&2; exit 2; }; }
@@ -77,6 +82,8 @@ while [ $# -gt 0 ]; do
     --images) need_value "$@"; positive "$1" "$2"; IMAGES="$2"; shift 2 ;;
     --eval-every) need_value "$@"; positive "$1" "$2"; EVAL_EVERY="$2"; shift 2 ;;
     --eval-n) need_value "$@"; positive "$1" "$2"; EVAL_N="$2"; shift 2 ;;
+    --motif-size) need_value "$@"; positive "$1" "$2"; MOTIF="$2"; shift 2 ;;
+    --d-attn) need_value "$@"; positive "$1" "$2"; D_ATTN="$2"; shift 2 ;;
     --seed) need_value "$@"; [[ "$2" =~ ^[0-9]+$ ]] || { echo "quality.sh: --seed takes an integer >= 0" >&2; exit 2; }
             SEEDS="$2"; shift 2 ;;
     --seeds) need_value "$@"; [[ "$2" =~ ^[0-9]+(,[0-9]+)*$ ]] \
@@ -122,12 +129,17 @@ fi
 mkdir -p "$OUT/runs" "$OUT/logs"
 # Every type's spec is checked before hours of training start.
 for t in "${types[@]}"; do
-  "$BIN" info --model --resolution "$RESOLUTION" --ch "$CH" --g-attn "$RESOLUTION" --d-attn= --attention "$t" \
+  "$BIN" info --model --resolution "$RESOLUTION" --ch "$CH" --g-attn "$RESOLUTION" --d-attn="$D_ATTN" --attention "$t" \
     >/dev/null || { echo "quality.sh: --types: '$t' does not give a valid model (see the message above)" >&2; exit 2; }
 done
 
-DATA="$OUT/synthetic${RESOLUTION}_${IMAGES}.lgd"
-[ -f "$DATA" ] || "$BIN" prepare --synthetic "$IMAGES" --resolution "$RESOLUTION" --output "$DATA"
+if [ -n "$MOTIF" ]; then
+  DATA="$OUT/synthetic${RESOLUTION}_${IMAGES}_motif${MOTIF}.lgd"
+  [ -f "$DATA" ] || "$BIN" prepare --synthetic "$IMAGES" --resolution "$RESOLUTION" --motif-size "$MOTIF" --output "$DATA"
+else
+  DATA="$OUT/synthetic${RESOLUTION}_${IMAGES}.lgd"
+  [ -f "$DATA" ] || "$BIN" prepare --synthetic "$IMAGES" --resolution "$RESOLUTION" --output "$DATA"
+fi
 
 slug() { echo "$1" | tr ':=,' '___' ; }  # quality_report.py names runs the same way
 # The seeds a type is trained with: all of them for the types in --seed-types (by type name or whole
@@ -168,7 +180,7 @@ for r in "${runs[@]}"; do
   echo "quality: training $what (part $part) -> $run"
   /usr/bin/time -v -o "$OUT/logs/$name.train.$part.time" \
     "$BIN" train --data "$DATA" --out "$run" "${resume[@]}" --resolution "$RESOLUTION" --ch "$CH" \
-      --g-attn "$RESOLUTION" --d-attn= --attention "$t" --batch "$BATCH" --steps "$STEPS" --seed "$seed" \
+      --g-attn "$RESOLUTION" --d-attn="$D_ATTN" --attention "$t" --batch "$BATCH" --steps "$STEPS" --seed "$seed" \
       --device cpu --eval-every "$EVAL_EVERY" --eval-n "$EVAL_N" --sample-every "$EVAL_EVERY" \
       --checkpoint-every "$EVAL_EVERY" --keep 2 --log-every "$(( EVAL_EVERY < 50 ? EVAL_EVERY : 50 ))" \
       >"$OUT/logs/$name.train.$part.log" 2>&1 \
