@@ -115,7 +115,8 @@ TEST_P(BigGanFixture, ExportGivesBackBigGanPyTorchsTensorsAndImportsBitExact) {
 
 INSTANTIATE_TEST_SUITE_P(BigGanImport, BigGanFixture, ::testing::Values("res128_gattn64", "res256_gattn128"));
 
-// A copy of the 256 fixture's G.pth, changed by `edit`, in a weights folder of its own.
+// A copy of the 256 fixture's G.pth, changed by `edit`, in a weights folder of its own (with its D.pth
+// and state_dict.pth).
 fs::path edited_weights(const std::string& test, const std::function<void(checkpoints::NamedTensors&)>& edit) {
   const fs::path dir = fresh_dir("biggan_bad_" + test) / "weights";
   fs::create_directories(dir);
@@ -123,6 +124,7 @@ fs::path edited_weights(const std::string& test, const std::function<void(checkp
   edit(tensors);
   checkpoints::write_state_dict(dir / "G.pth", tensors);
   fs::copy_file(fixture("res256_gattn128") / "state_dict.pth", dir / "state_dict.pth");
+  fs::copy_file(fixture("res256_gattn128") / "D.pth", dir / "D.pth");  // with D, D_attn is checked too
   return dir;
 }
 
