@@ -36,12 +36,13 @@ import ast
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 
 import torch
 import torch.nn as nn
+
+import make_biggan_fixture as fixture  # its checkout_and_commit (the script's folder is on sys.path)
 
 SEED = 0
 # What get_config(256) of the fixture's BigGAN-PyTorch commit holds (checked, so that another
@@ -84,15 +85,7 @@ def main():
                         'not a git checkout (default: git rev-parse HEAD in it)')
     args = parser.parse_args()
 
-    biggan_dir = os.path.abspath(args.biggan_dir)
-    if not os.path.isfile(os.path.join(biggan_dir, 'BigGAN.py')):
-        sys.exit('%s: no BigGAN.py; give a checkout of BigGAN-PyTorch' % biggan_dir)
-    commit = args.commit
-    try:
-        commit = commit or subprocess.run(['git', '-C', biggan_dir, 'rev-parse', 'HEAD'], capture_output=True,
-                                text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = 'unknown (not a git checkout)'
+    biggan_dir, commit = fixture.checkout_and_commit(args.biggan_dir, args.commit)
     out = os.path.abspath(args.out)
     path = os.path.join(out, 'G.pth')
     if os.path.exists(path):

@@ -253,6 +253,20 @@ def make(name, spec, biggan, utils_ns, out_root, commit):
         name, total, out, images.min(), images.max(), images.std(), logits.flatten().tolist()))
 
 
+def checkout_and_commit(biggan_dir, commit=None):
+    """The absolute path of a BigGAN-PyTorch checkout (exits unless it holds BigGAN.py) and its commit:
+    `commit` when given, else git rev-parse HEAD there, else a note that it is not a git checkout."""
+    biggan_dir = os.path.abspath(biggan_dir)
+    if not os.path.isfile(os.path.join(biggan_dir, 'BigGAN.py')):
+        sys.exit('%s: no BigGAN.py; give a checkout of BigGAN-PyTorch' % biggan_dir)
+    try:
+        commit = commit or subprocess.run(['git', '-C', biggan_dir, 'rev-parse', 'HEAD'], capture_output=True,
+                                          text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = 'unknown (not a git checkout)'
+    return biggan_dir, commit
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('biggan_dir', help='a checkout of github.com/ajbrock/BigGAN-PyTorch')
@@ -264,15 +278,7 @@ def main():
                         'git checkout (default: git rev-parse HEAD in it)')
     args = parser.parse_args()
 
-    biggan_dir = os.path.abspath(args.biggan_dir)
-    if not os.path.isfile(os.path.join(biggan_dir, 'BigGAN.py')):
-        sys.exit('%s: no BigGAN.py; give a checkout of BigGAN-PyTorch' % biggan_dir)
-    commit = args.commit
-    try:
-        commit = commit or subprocess.run(['git', '-C', biggan_dir, 'rev-parse', 'HEAD'], capture_output=True,
-                                text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = 'unknown (not a git checkout)'
+    biggan_dir, commit = checkout_and_commit(args.biggan_dir, args.commit)
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     sys.path.insert(0, biggan_dir)

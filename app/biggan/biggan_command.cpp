@@ -11,10 +11,6 @@ namespace fs = std::filesystem;
 
 constexpr const char* kFormat = "biggan-pytorch";
 
-bool is_switch(const std::string& flag) {
-  return flag == "hier" || flag == "G_shared" || flag == "D_wide" || flag == "mybn" || flag == "cross_replica";
-}
-
 // The format argument, or UsageError naming the ones there are.
 void check_format(const cxxopts::ParseResult& args, const std::string& command) {
   if (!args.count("format")) throw UsageError("missing the format: longgan " + command + " " + kFormat + " ...");
@@ -48,7 +44,7 @@ int run_import(int argc, char** argv) {
       "D_thin", "BigGAN-PyTorch's --D_thin (D_wide false)");
   for (const std::string& flag : gan::biggan_flag_names()) {
     auto value = cxxopts::value<std::string>();
-    if (is_switch(flag)) value->implicit_value("true");
+    if (gan::is_biggan_switch(flag)) value->implicit_value("true");
     options.add_options("BigGAN-PyTorch train.py flags")(flag, "train.py's --" + flag, value);
   }
   options.parse_positional({"format", "weights"});

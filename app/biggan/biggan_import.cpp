@@ -45,26 +45,6 @@ TensorMap copies(const TensorMap& state, const std::string& prefix) {
   return result;
 }
 
-nlohmann::json flags_json(const gan::BigGanFlags& flags) {
-  nlohmann::json json = nlohmann::json::object();
-  json["resolution"] = flags.resolution;
-  json["n_classes"] = flags.n_classes;
-  json["G_ch"] = flags.G_ch;
-  json["D_ch"] = flags.D_ch;
-  json["dim_z"] = flags.dim_z;
-  json["hier"] = flags.hier;
-  json["shared_dim"] = flags.shared_dim;
-  json["G_shared"] = flags.G_shared;
-  json["G_attn"] = flags.G_attn;
-  json["D_attn"] = flags.D_attn;
-  json["BN_eps"] = flags.BN_eps;
-  json["SN_eps"] = flags.SN_eps;
-  json["D_wide"] = flags.D_wide;
-  json["num_G_SV_itrs"] = flags.num_G_SV_itrs;
-  json["num_D_SV_itrs"] = flags.num_D_SV_itrs;
-  return json;
-}
-
 // BigGAN-PyTorch's train.py command-line flags for `flags` (what export tells the user to pass).
 std::string train_py_flags(const gan::BigGanFlags& flags) {
   std::ostringstream text;
@@ -172,7 +152,7 @@ void import_biggan(const BigGanImportRequest& request, std::ostream& out) {
     files["G_ema"] = copies(gan::module_state(*g_ema), "");
   }
   nlohmann::json provenance = {{"from", "biggan-pytorch"},
-                               {"flags", flags_json(flags)},
+                               {"flags", gan::biggan_flags_json(flags)},
                                {"iteration", itr},
                                {"tfhub", request.tfhub ? nlohmann::json(*request.tfhub) : nlohmann::json(nullptr)}};
   for (const auto& [key, path] : {std::pair{"G", request.files.g}, {"G_ema", request.files.g_ema},

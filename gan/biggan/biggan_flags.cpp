@@ -78,6 +78,19 @@ std::vector<std::string> biggan_flag_names() {
   return names;
 }
 
+bool is_biggan_switch(const std::string& name) {
+  const FlagField* field = find_field(name);
+  return field != nullptr && std::holds_alternative<bool BigGanFlags::*>(field->member);
+}
+
+nlohmann::json biggan_flags_json(const BigGanFlags& flags) {
+  nlohmann::json json = nlohmann::json::object();
+  for (const FlagField& field : flag_fields()) {
+    std::visit([&](auto member) { json[field.name] = flags.*member; }, field.member);
+  }
+  return json;
+}
+
 void set_biggan_flag(BigGanFlags& flags, const std::string& name, const std::string& text) {
   const FlagField* field = find_field(name);
   if (field == nullptr) throw std::invalid_argument("unknown BigGAN-PyTorch flag " + name);

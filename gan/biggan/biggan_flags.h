@@ -2,6 +2,8 @@
 // The settings of a BigGAN-PyTorch model, as its train.py takes them (the flags of its
 // utils.prepare_parser that decide the networks' function), and the LongGAN ModelConfig that
 // computes the same function (docs/BIGGAN_IMPORT.md §3, §4).
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -37,6 +39,12 @@ struct BigGanFlags {
 
 // The flag names BigGanFlags holds, in its order ("resolution", "n_classes", "G_ch", ...).
 std::vector<std::string> biggan_flag_names();
+
+// Whether flag `name` is a switch (train.py's store_true: "--hier" alone means true).
+bool is_biggan_switch(const std::string& name);
+
+// Every flag of BigGanFlags by name (what an import records).
+nlohmann::json biggan_flags_json(const BigGanFlags& flags);
 
 // Sets flag `name` from its command-line text ("96", "1e-4", "true", "64_128");
 // std::invalid_argument naming the flag and the value for an unknown flag or a bad value.
