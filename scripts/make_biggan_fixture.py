@@ -5,6 +5,8 @@ What it makes, under OUT (default tests/fixtures/biggan), one folder per model:
 
   res128_gattn64/   resolution 128, G attention at 64x64, D attention at 32x32
   res256_gattn128/  resolution 256, G attention at 128x128 (16,384 queries), D attention at 64x64
+  res32_optim/      resolution 32, G attention at 32x32, no D attention, after OPTIM_STEPS
+                    training steps by BigGAN-PyTorch's optimizers: also G_optim.pth, D_optim.pth
 
 Each folder holds, written by `torch.save`:
   G.pth, D.pth, G_ema.pth   the state dicts, as BigGAN-PyTorch's utils.save_weights writes them.
@@ -21,6 +23,17 @@ BigGAN-PyTorch's four files (G, G_ema, D, state_dict) are in torch.save's *legac
 < 1.6, not a zip; the format of BigGAN-PyTorch's 2019 releases) in res128_gattn64 and in the zip
 format (torch >= 1.6) in res256_gattn128, so that the importer's reader of both is tested. The
 other files are zip files in both.
+  G_optim.pth, D_optim.pth (res32_optim only)  G.optim.state_dict(), D.optim.state_dict() as
+               utils.save_weights writes them, after OPTIM_STEPS steps of train_fns'
+               GAN_training_function's recipe (hinge loss from BigGAN-PyTorch's losses.py, through its
+               G_D; random "real" images). G_optim.pth is torch 2's (zip, each 'step' a tensor);
+               D_optim.pth has the legacy format with each 'step' a Python int, as torch < 1.12 wrote
+               it (BigGAN-PyTorch's 2019 files).
+  optim_expected.json (res32_optim only)  per network and BigGAN-PyTorch parameter name (from
+               named_parameters(), not from the files' order): the Adam step, sum and sum of |x| of
+               exp_avg and exp_avg_sq, and of the next update divided by lr when every gradient
+               equals its parameter (torch.optim.Adam continuing from the saved state); the
+               param_groups' lr, betas and eps
   flags.json   the train.py flags used, the derived values (G.dim_z after the hierarchical
                split, z_chunk_size), the versions, and each file's shape(s) and sha256
 
@@ -54,6 +67,7 @@ G_images and D_logits bit-exactly, and G_ema.pth holds exactly G.pth's tensors.
 """
 import argparse
 import ast
+import copy
 import hashlib
 import json
 import os
@@ -73,6 +87,9 @@ CLASSES = [0, 3, 1, 4]  # the first N of them
 # docs/BIGGAN_IMPORT.md, "What the fixture can tell apart").
 WARMUP = 40
 D_WARMUP = 3
+# Training steps (one D step, then one G step, as GAN_training_function with num_D_steps 1) of the
+# fixtures with optimizer files: a few, so that the Adam moments are not just the first gradient.
+OPTIM_STEPS = 3
 
 # name -> train.py flags, seed, N (the batch of fixed latents) and the format of BigGAN-PyTorch's
 # files. Default-style flags as BigGAN-PyTorch's launch_BigGAN_bs256x8.sh (hier, shared embedding,
@@ -103,6 +120,10 @@ FIXTURES = {
                            flags=COMMON + ['--G_attn', '64', '--D_attn', '32', '--BN_eps', '1e-5']),
     'res256_gattn128': dict(resolution=256, n_classes=5, seed=1, N=2, legacy=False,
                             flags=COMMON + ['--G_attn', '128', '--D_attn', '64', '--BN_eps', '1e-4']),
+    # Small (G_ch 4 at 32: 16 channels where G attends), for the optimizer files. No D attention:
+    # BigGAN's D at 32 labels all its blocks 16, and LongGAN attends after one block only.
+    'res32_optim': dict(resolution=32, n_classes=5, seed=2, N=2, legacy=False, optim=True,
+                        flags=COMMON + ['--G_attn', '32', '--D_attn', '0', '--BN_eps', '1e-5']),
 }
 
 
@@ -146,7 +167,7 @@ def describe(value):
     return {'keys': len(value)}
 
 
-def make(name, spec, biggan, utils_ns, out_root, commit):
+def make(name, spec, biggan, losses, utils_ns, out_root, commit):
     out = os.path.join(out_root, name)
     N = spec['N']
     os.makedirs(out, exist_ok=True)
@@ -176,18 +197,25 @@ def make(name, spec, biggan, utils_ns, out_root, commit):
             images = G(z, G.shared(y))
             if step >= WARMUP - D_WARMUP:
                 D(images, y)
+    itr = WARMUP
+    if spec.get('optim'):
+        train_steps(G, D, biggan, losses, spec, gen)
+        itr += OPTIM_STEPS
     # train.py's EMA starts as a copy of G (utils.ema.__init__ copies every state-dict entry).
     G_ema.load_state_dict(G.state_dict())
 
-    state_dict = {'itr': WARMUP, 'epoch': 0, 'save_num': 0, 'save_best_num': 0,
+    state_dict = {'itr': itr, 'epoch': 0, 'save_num': 0, 'save_best_num': 0,
                   'best_IS': 0, 'best_FID': 999999, 'config': config}
-    # As utils.save_weights (its optimizer files G_optim.pth / D_optim.pth are left out: size).
+    # As utils.save_weights (its optimizer files G_optim.pth / D_optim.pth only in the optim fixture:
+    # size).
     zip_format = not spec['legacy']
     torch.save(G.state_dict(), os.path.join(out, 'G.pth'), _use_new_zipfile_serialization=zip_format)
     torch.save(D.state_dict(), os.path.join(out, 'D.pth'), _use_new_zipfile_serialization=zip_format)
     torch.save(state_dict, os.path.join(out, 'state_dict.pth'), _use_new_zipfile_serialization=zip_format)
     # G_ema holds G's tensors (checked below); saved as a byte copy of G.pth: one blob in git.
     shutil.copyfile(os.path.join(out, 'G.pth'), os.path.join(out, 'G_ema.pth'))
+    if spec.get('optim'):
+        save_optimizers(G, D, out)
 
     z = torch.randn(N, G.dim_z, generator=gen)
     y = torch.tensor(CLASSES[:N], dtype=torch.int64)
@@ -241,6 +269,9 @@ def make(name, spec, biggan, utils_ns, out_root, commit):
     }
     contents = {'G.pth': g_sd, 'D.pth': D.state_dict(), 'G_ema.pth': ema_sd,
                 'state_dict.pth': state_dict, **tensors}
+    if spec.get('optim'):
+        contents['G_optim.pth'] = G.optim.state_dict()
+        contents['D_optim.pth'] = D.optim.state_dict()
     for file in sorted(contents):
         path = os.path.join(out, file)
         flags['files'][file] = {**describe(contents[file]), 'bytes': os.path.getsize(path),
@@ -251,6 +282,84 @@ def make(name, spec, biggan, utils_ns, out_root, commit):
     total = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
     print('%s: %d bytes in %s; images in [%.3f, %.3f], std %.3f; logits %s' % (
         name, total, out, images.min(), images.max(), images.std(), logits.flatten().tolist()))
+
+
+def train_steps(G, D, biggan, losses, spec, gen):
+    """OPTIM_STEPS steps of train_fns.GAN_training_function's recipe (num_D_steps 1, no
+    accumulation, toggle_grads): a D step on fake and random 'real' images, then a G step."""
+    GD = biggan.G_D(G, D)
+    N, R, n_classes = spec['N'], spec['resolution'], spec['n_classes']
+    G.train()
+    D.train()
+    for _ in range(OPTIM_STEPS):
+        z = torch.randn(N, G.dim_z, generator=gen)
+        y = torch.randint(0, n_classes, (N,), generator=gen)
+        x = torch.rand(N, 3, R, R, generator=gen) * 2 - 1
+        dy = torch.randint(0, n_classes, (N,), generator=gen)
+        for p in D.parameters():
+            p.requires_grad = True
+        for p in G.parameters():
+            p.requires_grad = False
+        D.optim.zero_grad()
+        D_fake, D_real = GD(z, y, x, dy, train_G=False)
+        loss_real, loss_fake = losses.discriminator_loss(D_fake, D_real)
+        (loss_real + loss_fake).backward()
+        D.optim.step()
+        for p in D.parameters():
+            p.requires_grad = False
+        for p in G.parameters():
+            p.requires_grad = True
+        G.optim.zero_grad()
+        z = torch.randn(N, G.dim_z, generator=gen)
+        y = torch.randint(0, n_classes, (N,), generator=gen)
+        losses.generator_loss(GD(z, y, train_G=True)).backward()
+        G.optim.step()
+    for p in list(G.parameters()) + list(D.parameters()):
+        p.requires_grad = True
+
+
+def optimizer_expectations(model):
+    """What an importer must make of model.optim's state, keyed by BigGAN-PyTorch's parameter names
+    (named_parameters(): independent of any reading of the files' order)."""
+    optim = model.optim
+    group = optim.param_groups[0]
+    names = {id(p): n for n, p in model.named_parameters()}
+    # A copy: state_dict() hands out the live state tensors, which the step below would update.
+    saved = copy.deepcopy(optim.state_dict())
+    params = [p.detach().clone().requires_grad_() for p in group['params']]
+    # torch.optim.Adam continuing from the saved state with gradient = parameter.
+    follow = torch.optim.Adam(params, lr=group['lr'], betas=group['betas'], eps=group['eps'], weight_decay=0)
+    follow.load_state_dict(copy.deepcopy(saved))
+    for p in params:
+        p.grad = p.detach().clone()
+    before = [p.detach().clone() for p in params]
+    follow.step()
+
+    def sums(tensor):
+        return [tensor.double().sum().item(), tensor.double().abs().sum().item()]
+    result = {'lr': group['lr'], 'betas': list(group['betas']), 'eps': group['eps'], 'params': {}}
+    for index, (p, old, new) in enumerate(zip(group['params'], before, params)):
+        state = saved['state'][saved['param_groups'][0]['params'][index]]
+        result['params'][names[id(p)]] = {
+            'step': int(state['step']),
+            'exp_avg': sums(state['exp_avg']),
+            'exp_avg_sq': sums(state['exp_avg_sq']),
+            'update': sums((new.detach() - old) / group['lr']),
+        }
+    return result
+
+
+def save_optimizers(G, D, out):
+    """G_optim.pth (torch 2: zip, tensor steps), D_optim.pth (legacy format, int steps as torch < 1.12
+    wrote them) and optim_expected.json."""
+    torch.save(G.optim.state_dict(), os.path.join(out, 'G_optim.pth'))
+    d_state = D.optim.state_dict()
+    d_state['state'] = {k: {**v, 'step': int(v['step'])} for k, v in d_state['state'].items()}
+    torch.save(d_state, os.path.join(out, 'D_optim.pth'), _use_new_zipfile_serialization=False)
+    expected = {'G': optimizer_expectations(G), 'D': optimizer_expectations(D)}
+    with open(os.path.join(out, 'optim_expected.json'), 'w') as f:
+        json.dump(expected, f, indent=1, sort_keys=True)
+        f.write('\n')
 
 
 def checkout_and_commit(biggan_dir, commit=None):
@@ -283,10 +392,11 @@ def main():
     torch.use_deterministic_algorithms(True)
     sys.path.insert(0, biggan_dir)
     import BigGAN as biggan  # noqa: E402 (BigGAN-PyTorch's, from the checkout; imports layers, sync_batchnorm)
+    import losses  # noqa: E402 (BigGAN-PyTorch's hinge losses)
     utils_ns = load_from_utils(biggan_dir, ['prepare_parser', 'activation_dict'])
     out_root = os.path.abspath(args.out)
     for name in args.only or sorted(FIXTURES):
-        make(name, FIXTURES[name], biggan, utils_ns, out_root, commit)
+        make(name, FIXTURES[name], biggan, losses, utils_ns, out_root, commit)
 
 
 if __name__ == '__main__':

@@ -31,9 +31,10 @@ int input_error(const std::exception& e) {
 int run_import(int argc, char** argv) {
   cxxopts::Options options(
       argv[0],
-      "Import a BigGAN-PyTorch checkpoint (its weights folder: G.pth, G_ema.pth, D.pth, state_dict.pth; or one G "
-      "file, e.g. a TF Hub port from its TFHub/converter.py) as a LongGAN run directory: sample, metrics, info, "
-      "--attention swaps and (with D) train --resume work on it. The model settings are BigGAN-PyTorch's train.py "
+      "Import a BigGAN-PyTorch checkpoint (its weights folder: G.pth, G_ema.pth, D.pth, state_dict.pth, G_optim.pth, "
+      "D_optim.pth; or one G file, e.g. a TF Hub port from its TFHub/converter.py) as a LongGAN run directory: sample, "
+      "metrics, info, --attention swaps and (with D) train --resume work on it, continuing from the optimizer files' "
+      "Adam state and the config's training settings. The model settings are BigGAN-PyTorch's train.py "
       "flags: read from state_dict.pth's config where present, else its defaults (or --tfhub's); flags given here "
       "win. The networks compute BigGAN-PyTorch's functions (spectral_norm biggan, its epsilons; docs/BIGGAN_IMPORT.md).");
   options.add_options()("format", "biggan-pytorch", cxxopts::value<std::string>())(
@@ -76,7 +77,8 @@ int run_export(int argc, char** argv) {
   cxxopts::Options options(
       argv[0],
       "Export a LongGAN checkpoint as BigGAN-PyTorch files (G.pth, G_ema.pth, D.pth: state dicts its "
-      "load_state_dict(strict=True) accepts) and train_py_flags.txt (the flags that build the model there). "
+      "load_state_dict(strict=True) accepts) and train_py_flags.txt (train.py's flags that build the model there; the resolution and classes "
+      "come from its --dataset). "
       "Models BigGAN-PyTorch cannot express are refused, naming the option (e.g. spectral_norm longgan, "
       "an attention type other than dense).");
   options.add_options()("format", "biggan-pytorch", cxxopts::value<std::string>())(

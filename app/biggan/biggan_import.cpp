@@ -9,6 +9,7 @@
 #include "checkpoints/atomic_file.h"
 #include "checkpoints/checkpoint.h"
 #include "checkpoints/torch_file.h"
+#include "gan/biggan/biggan_optimizer.h"
 #include "gan/biggan/biggan_tensors.h"
 #include "gan/discriminator.h"
 #include "gan/generator.h"
@@ -22,10 +23,10 @@ namespace fs = std::filesystem;
 using TensorMap = std::map<std::string, at::Tensor>;
 
 // The state of `network` read from BigGAN-PyTorch's file `path`, loaded into the network; prints
-// what was dropped.
+// what was dropped. `file_tensors`, when given, receives the file's tensors (its order).
 TensorMap import_network(torch::nn::Module& network, const gan::ModelConfig& model, const fs::path& path,
-                         std::ostream& out) {
-  const checkpoints::NamedTensors tensors = checkpoints::read_state_dict(path);
+                         std::ostream& out, checkpoints::NamedTensors* file_tensors = nullptr) {
+  checkpoints::NamedTensors tensors = checkpoints::read_state_dict(path);
   gan::BigGanImportNotes notes;
   TensorMap state = gan::state_from_biggan(network, model, tensors, path.string(), &notes);
   gan::load_module_state(network, state, path.string());
@@ -36,24 +37,33 @@ TensorMap import_network(torch::nn::Module& network, const gan::ModelConfig& mod
   }
   if (notes.converted_to_float > 0) out << ", " << notes.converted_to_float << " fp16 tensors converted to fp32";
   out << "\n";
+  if (file_tensors) *file_tensors = std::move(tensors);
   return gan::module_state(network);
+}
+
+// The Adam state of `network` from BigGAN-PyTorch's optimizer file `path` (nullopt when there is
+// none); prints what it read.
+std::optional<gan::BigGanAdam> import_optimizer(const torch::nn::Module& network, const gan::ModelConfig& model,
+                                                const checkpoints::NamedTensors& weights, const fs::path& path,
+                                                std::ostream& out) {
+  if (path.empty()) return std::nullopt;
+  gan::BigGanAdam adam = gan::adam_state_from_biggan(network, model, weights, checkpoints::read_torch_file(path),
+                                                     path.string());
+  int64_t steps = 0;
+  for (const auto& [name, tensor] : adam.state) {
+    if (name.ends_with(".step")) steps = std::max(steps, tensor.item<int64_t>());
+  }
+  out << "  " << path.string() << ": Adam state of " << network.named_parameters().size() << " parameters (up to "
+      << steps << " steps";
+  if (adam.fresh_parameters > 0) out << "; " << adam.fresh_parameters << " never stepped: zero moments";
+  out << "), lr " << adam.lr << ", betas (" << adam.beta1 << ", " << adam.beta2 << "), eps " << adam.eps << "\n";
+  return adam;
 }
 
 TensorMap copies(const TensorMap& state, const std::string& prefix) {
   TensorMap result;
   for (const auto& [name, tensor] : state) result[prefix + name] = tensor.detach().clone();
   return result;
-}
-
-// BigGAN-PyTorch's train.py command-line flags for `flags` (what export tells the user to pass).
-std::string train_py_flags(const gan::BigGanFlags& flags) {
-  std::ostringstream text;
-  text << "--resolution " << flags.resolution << " --n_classes " << flags.n_classes << " --G_ch " << flags.G_ch
-       << " --D_ch " << flags.D_ch << " --dim_z " << flags.dim_z << (flags.hier ? " --hier" : "")
-       << (flags.G_shared ? " --G_shared" : "") << " --shared_dim " << flags.shared_dim << " --G_attn "
-       << flags.G_attn << " --D_attn " << flags.D_attn << " --BN_eps " << flags.BN_eps << " --SN_eps "
-       << flags.SN_eps << (flags.D_wide ? "" : " --D_thin");
-  return text.str();
 }
 
 }  // namespace
@@ -80,6 +90,8 @@ BigGanFiles locate_biggan_files(const fs::path& weights, const std::string& suff
   files.g_ema = named("G_ema");
   files.d = named("D");
   files.state_dict = named("state_dict");
+  files.g_optim = named("G_optim");
+  files.d_optim = named("D_optim");
   return files;
 }
 
@@ -88,6 +100,12 @@ void import_biggan(const BigGanImportRequest& request, std::ostream& out) {
     throw UsageError("'" + request.out.string() + "' exists; import writes a new run directory: choose another --out");
   }
   gan::BigGanFlags flags = request.tfhub ? gan::tfhub_biggan_flags(*request.tfhub) : gan::BigGanFlags{};
+  // BigGAN's G_ema is a decay average (train.py's defaults); its state_dict's config and optimizer
+  // files refine these below.
+  gan::TrainConfig train;
+  train.ema = "decay";
+  train.ema_decay = 0.9999;
+  train.ema_start = 0;
   int64_t itr = 0;
   out << "importing BigGAN-PyTorch checkpoint\n";
   if (!request.files.state_dict.empty()) {
@@ -95,8 +113,14 @@ void import_biggan(const BigGanImportRequest& request, std::ostream& out) {
     if (const auto* value = saved.find("itr"); value && value->as_int()) itr = std::max<int64_t>(*value->as_int(), 0);
     if (const auto* config = saved.find("config")) {
       const auto names = gan::read_biggan_flags(*config, request.files.state_dict.string(), flags);
+      const auto settings = gan::read_biggan_train_settings(*config, request.files.state_dict.string(), train);
       out << "  " << request.files.state_dict.string() << ": iteration " << itr << ", " << names.size()
-          << " model settings from its config\n";
+          << " model settings from its config";
+      if (!settings.empty()) {
+        out << "; training settings:";
+        for (size_t i = 0; i < settings.size(); ++i) out << (i ? ", " : " ") << settings[i];
+      }
+      out << "\n";
     }
   }
   for (const auto& [name, text] : request.flags) gan::set_biggan_flag(flags, name, text);
@@ -107,7 +131,8 @@ void import_biggan(const BigGanImportRequest& request, std::ostream& out) {
   gan::Generator g(model), g_ema(model);
   g->eval();
   g_ema->eval();
-  const TensorMap g_state = import_network(*g, model, request.files.g, out);
+  checkpoints::NamedTensors g_file, d_file;
+  const TensorMap g_state = import_network(*g, model, request.files.g, out, &g_file);
   if (!request.files.g_ema.empty()) {
     import_network(*g_ema, model, request.files.g_ema, out);
   } else {
@@ -115,23 +140,43 @@ void import_biggan(const BigGanImportRequest& request, std::ostream& out) {
     out << "  no G_ema: G_ema is a copy of G\n";
   }
   std::optional<gan::Discriminator> d;
+  std::optional<gan::BigGanAdam> g_adam, d_adam;
   if (!request.files.d.empty()) {
     d.emplace(model);
-    import_network(**d, model, request.files.d, out);
+    import_network(**d, model, request.files.d, out, &d_file);
+    g_adam = import_optimizer(*g, model, g_file, request.files.g_optim, out);
+    d_adam = import_optimizer(**d, model, d_file, request.files.d_optim, out);
+    if (!g_adam || !d_adam) {
+      out << "  no " << (g_adam ? "D_optim" : d_adam ? "G_optim" : "G_optim/D_optim")
+          << ": fine-tuning starts " << (g_adam || d_adam ? "that optimizer" : "both optimizers")
+          << " with fresh Adam moments\n";
+    }
   } else {
     out << "  no D: the run samples and scores, but cannot be fine-tuned (train --resume needs D)\n";
+  }
+  if (g_adam) {
+    train.lr_g = g_adam->lr;
+    train.beta1 = g_adam->beta1;
+    train.beta2 = g_adam->beta2;
+    train.eps = g_adam->eps;
+  }
+  if (d_adam) {
+    train.lr_d = d_adam->lr;
+    if (!g_adam) {
+      train.beta1 = d_adam->beta1;
+      train.beta2 = d_adam->beta2;
+      train.eps = d_adam->eps;
+    } else if (d_adam->beta1 != g_adam->beta1 || d_adam->beta2 != g_adam->beta2 || d_adam->eps != g_adam->eps) {
+      out << "  note: D's Adam betas/eps differ from G's; LongGAN's G and D share one setting (G's is used)\n";
+    }
   }
   if (flags.num_G_SV_itrs != 1 || flags.num_D_SV_itrs != 1) {
     out << "  note: num_G_SV_itrs/num_D_SV_itrs only change training; LongGAN trains with one power iteration\n";
   }
+  train.validate();
 
-  // BigGAN's G_ema is a decay average, sampled with the stored batch norm statistics (G.eval()).
   nlohmann::json config = default_session_config();
   config["model"] = gan::to_json(model);
-  gan::TrainConfig train;
-  train.ema = "decay";
-  train.ema_decay = 0.9999;
-  train.ema_start = 0;
   config["train"] = gan::to_json(train);
   config["run"] = default_run_section();
   config["run"]["sampling_stats"] = "running";
@@ -143,6 +188,11 @@ void import_biggan(const BigGanImportRequest& request, std::ostream& out) {
     gan::load_module_state(*trainer.g_ema(), gan::module_state(*g_ema), "G_ema");
     gan::load_module_state(*trainer.discriminator(), gan::module_state(**d), "D");
     TensorMap state = trainer.state();
+    for (const auto& [prefix, adam] : {std::pair{"optim_G.", &g_adam}, {"optim_D.", &d_adam}}) {
+      if (*adam) {
+        for (const auto& [name, tensor] : (*adam)->state) state.at(prefix + name) = tensor;
+      }
+    }
     state["trainer.step"] = at::scalar_tensor(itr, at::kLong);
     state["trainer.images_seen"] = at::scalar_tensor(itr * train.batch, at::kLong);
     state[kLoaderPosition] = at::scalar_tensor(int64_t{0}, at::kLong);
@@ -156,7 +206,8 @@ void import_biggan(const BigGanImportRequest& request, std::ostream& out) {
                                {"iteration", itr},
                                {"tfhub", request.tfhub ? nlohmann::json(*request.tfhub) : nlohmann::json(nullptr)}};
   for (const auto& [key, path] : {std::pair{"G", request.files.g}, {"G_ema", request.files.g_ema},
-                                  {"D", request.files.d}, {"state_dict", request.files.state_dict}}) {
+                                  {"D", request.files.d}, {"state_dict", request.files.state_dict},
+                                  {"G_optim", request.files.g_optim}, {"D_optim", request.files.d_optim}}) {
     provenance["files"][key] = path.empty() ? nlohmann::json(nullptr) : nlohmann::json(fs::absolute(path).string());
   }
   const nlohmann::json manifest = {{"config", config},
@@ -206,9 +257,13 @@ void export_biggan(const fs::path& checkpoint_path, const fs::path& dir, std::os
     checkpoints::write_state_dict(path, tensors);
     out << "wrote " << path.string() << " (" << tensors.size() << " tensors)\n";
   }
-  const std::string command_flags = train_py_flags(flags);
+  const std::string command_flags = gan::biggan_train_py_flags(flags);
   checkpoints::write_file_atomic(dir / "train_py_flags.txt", command_flags + "\n");
-  out << "BigGAN-PyTorch builds this model with: " << command_flags << "\n";
+  out << "BigGAN-PyTorch's train.py builds this model with: " << command_flags << " (and a --dataset of "
+      << flags.resolution << "x" << flags.resolution << " images in " << flags.n_classes << " classes)\n"
+      << "import these files back with: longgan import biggan-pytorch " << dir.string() << " --resolution "
+      << flags.resolution << " --n_classes " << flags.n_classes << " $(cat " << (dir / "train_py_flags.txt").string()
+      << ") --out RUN\n";
 }
 
 }  // namespace longgan::app

@@ -10,13 +10,14 @@
 
 namespace longgan::app {
 
-// The files of one BigGAN-PyTorch checkpoint: G required; G_ema, D and state_dict where present.
+// The files of one BigGAN-PyTorch checkpoint: G required; G_ema, D, state_dict and the optimizer
+// files G_optim, D_optim where present.
 struct BigGanFiles {
-  std::filesystem::path g, g_ema, d, state_dict;  // empty: absent
+  std::filesystem::path g, g_ema, d, state_dict, g_optim, d_optim;  // empty: absent
 };
 
 // BigGAN-PyTorch's weights folder (weights/<experiment>/: G<suffix>.pth, G_ema<suffix>.pth,
-// D<suffix>.pth, state_dict<suffix>.pth), or one G file (a TF Hub port). UsageError naming the
+// D<suffix>.pth, state_dict<suffix>.pth, G_optim<suffix>.pth, D_optim<suffix>.pth), or one G file (a TF Hub port). UsageError naming the
 // path when there is no G.
 BigGanFiles locate_biggan_files(const std::filesystem::path& weights, const std::string& suffix);
 
@@ -28,8 +29,10 @@ struct BigGanImportRequest {
 };
 
 // Writes a run directory at request.out (config.json and one checkpoint at the state dict's
-// iteration, or step 0) whose G, G_ema and D compute BigGAN-PyTorch's; prints what it read and
-// dropped to `out`. Nothing is written when a file or flag is wrong: gan::BigGanTensorMismatch
+// iteration, or step 0) whose G, G_ema and D compute BigGAN-PyTorch's; with D, the optimizer
+// files' Adam state and the training settings of state_dict.pth's config (lr, betas, eps, batch,
+// D steps, EMA) become the run's, so train --resume continues BigGAN's training; prints what it
+// read and dropped to `out`. Nothing is written when a file or flag is wrong: gan::BigGanTensorMismatch
 // and std::invalid_argument name the file, tensor or flag; UsageError when request.out exists.
 void import_biggan(const BigGanImportRequest& request, std::ostream& out);
 

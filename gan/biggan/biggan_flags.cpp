@@ -1,6 +1,7 @@
 #include "gan/biggan/biggan_flags.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -89,6 +90,35 @@ nlohmann::json biggan_flags_json(const BigGanFlags& flags) {
     std::visit([&](auto member) { json[field.name] = flags.*member; }, field.member);
   }
   return json;
+}
+
+std::string biggan_train_py_flags(const BigGanFlags& flags) {
+  std::string text;
+  auto add = [&](const std::string& word) { text += (text.empty() ? "" : " ") + word; };
+  for (const FlagField& field : flag_fields()) {
+    const std::string name = field.name;
+    if (name == "resolution" || name == "n_classes") continue;
+    std::visit(
+        [&](auto member) {
+          using Field = std::remove_cvref_t<decltype(flags.*member)>;
+          const Field& value = flags.*member;
+          if constexpr (std::is_same_v<Field, bool>) {
+            if (name == "D_wide") {
+              if (!value) add("--D_thin");
+            } else if (value) {
+              add("--" + name);
+            }
+          } else if constexpr (std::is_same_v<Field, std::string>) {
+            add("--" + name + " " + value);
+          } else {
+            char buffer[32];
+            const auto end = std::to_chars(buffer, buffer + sizeof buffer, value).ptr;
+            add("--" + name + " " + std::string(buffer, end));
+          }
+        },
+        field.member);
+  }
+  return text;
 }
 
 void set_biggan_flag(BigGanFlags& flags, const std::string& name, const std::string& text) {

@@ -46,6 +46,11 @@ bool is_biggan_switch(const std::string& name);
 // Every flag of BigGanFlags by name (what an import records).
 nlohmann::json biggan_flags_json(const BigGanFlags& flags);
 
+// train.py's command line for `flags` ("--G_ch 4 --D_ch 4 ... --hier --D_thin"): every flag but
+// resolution and n_classes, which train.py takes from its --dataset; switches only where set, D_wide
+// false as --D_thin; numbers in their shortest exact form.
+std::string biggan_train_py_flags(const BigGanFlags& flags);
+
 // Sets flag `name` from its command-line text ("96", "1e-4", "true", "64_128");
 // std::invalid_argument naming the flag and the value for an unknown flag or a bad value.
 void set_biggan_flag(BigGanFlags& flags, const std::string& name, const std::string& text);

@@ -13,8 +13,12 @@
 #include "app/checkpoint_generator.h"
 #include "checkpoints/checkpoint.h"
 #include "checkpoints/torch_file.h"
+#include "gan/adam.h"
+#include "gan/biggan/biggan_tensors.h"
 #include "gan/discriminator.h"
+#include "gan/generator.h"
 #include "gan/module_state.h"
+#include "gan/trainer.h"
 #include "tests/app/cli_test_util.h"
 
 namespace longgan::app {
@@ -98,10 +102,23 @@ TEST_P(BigGanFixture, ExportGivesBackBigGanPyTorchsTensorsAndImportsBitExact) {
     }
   }
 
-  // The exported flags, passed as written, import the exported files to the same run state.
+  // The exported train.py flags, passed as written with the dataset's resolution and classes (as
+  // export says), import the exported files to the same run state.
+  const nlohmann::json derived = fixture_flags(name)["dataset_derived"];
+  EXPECT_NE(exported.output.find("import these files back with: longgan import biggan-pytorch " + (dir / "out").string() +
+                                 " --resolution " + std::to_string(derived["resolution"].get<int64_t>()) +
+                                 " --n_classes " + std::to_string(derived["n_classes"].get<int64_t>()) + " $(cat "),
+            std::string::npos)
+      << exported.output;
   std::ifstream flags_file(dir / "out" / "train_py_flags.txt");
-  std::vector<std::string> args{"import", "biggan-pytorch", (dir / "out").string(), "--out", (dir / "again").string()};
-  for (std::string word; flags_file >> word;) args.push_back(word);
+  std::vector<std::string> args{"import", "biggan-pytorch", (dir / "out").string(), "--out", (dir / "again").string(),
+                                "--resolution", std::to_string(derived["resolution"].get<int64_t>()), "--n_classes",
+                                std::to_string(derived["n_classes"].get<int64_t>())};
+  for (std::string word; flags_file >> word;) {
+    EXPECT_NE(word, "--resolution");  // train.py takes these from --dataset: not its flags
+    EXPECT_NE(word, "--n_classes");
+    args.push_back(word);
+  }
   const auto again = run_longgan(args);
   ASSERT_EQ(again.exit_code, 0) << again.output;
   const auto first = checkpoints::read_checkpoint(dir / "run");
@@ -113,7 +130,92 @@ TEST_P(BigGanFixture, ExportGivesBackBigGanPyTorchsTensorsAndImportsBitExact) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(BigGanImport, BigGanFixture, ::testing::Values("res128_gattn64", "res256_gattn128"));
+INSTANTIATE_TEST_SUITE_P(BigGanImport, BigGanFixture,
+                         ::testing::Values("res128_gattn64", "res256_gattn128", "res32_optim"));
+
+nlohmann::json optim_expected() {
+  std::ifstream file(fixture("res32_optim") / "optim_expected.json");
+  return nlohmann::json::parse(file);
+}
+
+// [sum, sum of |x|] in double, as optim_expected.json holds them.
+std::pair<double, double> sums(const at::Tensor& tensor) {
+  const at::Tensor values = tensor.to(at::kDouble);
+  return {values.sum().item<double>(), values.abs().sum().item<double>()};
+}
+
+void expect_sums(const at::Tensor& tensor, const nlohmann::json& expected, double tolerance, const std::string& what) {
+  const auto [sum, abs_sum] = sums(tensor);
+  EXPECT_NEAR(abs_sum, expected[1].get<double>(), tolerance * expected[1].get<double>()) << what;
+  EXPECT_NEAR(sum, expected[0].get<double>(), tolerance * expected[1].get<double>()) << what;
+}
+
+// The optimizer fixture's G_optim.pth (torch 2: zip, tensor steps) and D_optim.pth (legacy format,
+// int steps) become the run's Adam state: every parameter's moments and step as BigGAN-PyTorch's
+// named_parameters() name them (the expectations do not depend on the files' order), and
+// LongGAN's Adam continuing from them makes torch.optim.Adam's next update.
+TEST(BigGanImport, ImportsBigGanPyTorchsAdamStateAndContinuesIt) {
+  const fs::path run = fresh_dir("biggan_import_optim") / "run";
+  const auto imported = run_longgan({"import", "biggan-pytorch", fixture("res32_optim").string(), "--out", run.string()});
+  ASSERT_EQ(imported.exit_code, 0) << imported.output;
+  EXPECT_NE(imported.output.find("G_optim.pth: Adam state of 42 parameters (up to 3 steps)"), std::string::npos)
+      << imported.output;
+  EXPECT_NE(imported.output.find("D_optim.pth: Adam state of 23 parameters (up to 3 steps)"), std::string::npos)
+      << imported.output;
+
+  const checkpoints::Checkpoint checkpoint = checkpoints::read_checkpoint(run);
+  const nlohmann::json expected = optim_expected();
+  const gan::ModelConfig model = gan::model_config_from_json(checkpoint.manifest["config"]["model"]);
+  const gan::TrainConfig train = gan::train_config_from_json(checkpoint.manifest["config"]["train"]);
+  EXPECT_DOUBLE_EQ(train.lr_g, expected["G"]["lr"].get<double>());
+  EXPECT_DOUBLE_EQ(train.lr_d, expected["D"]["lr"].get<double>());
+  EXPECT_DOUBLE_EQ(train.beta1, expected["G"]["betas"][0].get<double>());
+  EXPECT_DOUBLE_EQ(train.beta2, expected["G"]["betas"][1].get<double>());
+  EXPECT_DOUBLE_EQ(train.eps, expected["G"]["eps"].get<double>());
+  EXPECT_EQ(train.d_steps, 1);  // the fixture's --num_D_steps, from state_dict.pth's config
+
+  for (const std::string network : {"G", "D"}) {
+    const auto& state = checkpoint.files.at("optim_" + network);
+    const nlohmann::json& params = expected[network]["params"];
+    std::shared_ptr<torch::nn::Module> module;
+    if (network == "G") {
+      module = gan::Generator(model).ptr();
+    } else {
+      module = gan::Discriminator(model).ptr();
+    }
+    gan::load_module_state(*module, checkpoint.files.at(network), network);
+    const auto parameters = module->named_parameters();
+    ASSERT_EQ(parameters.size(), params.size()) << network;
+    for (const auto& parameter : parameters) {
+      const std::string& name = parameter.key();
+      const nlohmann::json& entry = params.at(gan::biggan_tensor_name(name));
+      EXPECT_EQ(state.at(name + ".step").item<int64_t>(), entry["step"].get<int64_t>()) << network << " " << name;
+      expect_sums(state.at(name + ".exp_avg"), entry["exp_avg"], 1e-6, network + " exp_avg " + name);
+      expect_sums(state.at(name + ".exp_avg_sq"), entry["exp_avg_sq"], 1e-6, network + " exp_avg_sq " + name);
+    }
+
+    // One step of LongGAN's Adam from the imported state, every gradient equal to its parameter.
+    const double lr = network == "G" ? train.lr_g : train.lr_d;
+    std::vector<std::pair<std::string, at::Tensor>> named;
+    std::map<std::string, at::Tensor> before;
+    for (const auto& parameter : parameters) {
+      named.emplace_back(parameter.key(), parameter.value());
+      before[parameter.key()] = parameter.value().detach().clone();
+      parameter.value().mutable_grad() = parameter.value().detach().clone();
+    }
+    gan::Adam adam(named, gan::AdamOptions{lr, train.beta1, train.beta2, train.eps});
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& [key, tensor] : adam.state()) tensor.copy_(state.at(key));
+    }
+    adam.step();
+    for (const auto& parameter : parameters) {
+      const at::Tensor update = (parameter.value().detach() - before.at(parameter.key())) / lr;
+      expect_sums(update, params.at(gan::biggan_tensor_name(parameter.key()))["update"], 1e-4,
+                  network + " update " + parameter.key());
+    }
+  }
+}
 
 // A copy of the 256 fixture's G.pth, changed by `edit`, in a weights folder of its own (with its D.pth
 // and state_dict.pth).
@@ -178,6 +280,17 @@ TEST(BigGanImport, RefusesFilesThatDoNotFitNamingTensorShapeAndFile) {
   EXPECT_NE(exists.output.find("choose another --out"), std::string::npos) << exists.output;
 }
 
+TEST(BigGanImport, RefusesAnOptimizerFileOfOtherWeights) {
+  const fs::path weights = fresh_dir("biggan_bad_optim") / "weights";
+  fs::create_directories(weights);
+  for (const std::string file : {"G.pth", "D.pth", "state_dict.pth"}) {
+    fs::copy_file(fixture("res128_gattn64") / file, weights / file);
+  }
+  fs::copy_file(fixture("res32_optim") / "G_optim.pth", weights / "G_optim.pth");
+  expect_refused(weights, {(weights / "G_optim.pth").string(), "holds Adam state for 42 parameters, the weights have",
+                           "BigGAN-PyTorch saves G.optim as G_optim.pth"});
+}
+
 TEST(BigGanImport, SampleTakesLatentsAndLabelsFromTorchSaveFiles) {
   const fs::path dir = fresh_dir("biggan_sample_z");
   const fs::path z = fixture("res128_gattn64") / "z.pth", y = fixture("res128_gattn64") / "y.pth";
@@ -204,20 +317,23 @@ TEST(BigGanImport, SampleTakesLatentsAndLabelsFromTorchSaveFiles) {
 
 TEST(BigGanImport, FineTunesWithDAndRefusesWithoutIt) {
   const fs::path dir = fresh_dir("biggan_fine_tune");
-  const std::string data = (dir / "synthetic128.lgd").string();
-  ASSERT_EQ(run_longgan({"prepare", "--synthetic", "8", "--resolution", "128", "--classes", "5", "--output", data}).exit_code, 0);
-  // With D: the whole trainer state is there; one more step from the imported iteration 40.
-  ASSERT_EQ(run_longgan({"import", "biggan-pytorch", fixture("res128_gattn64").string(), "--out", (dir / "run").string()}).exit_code, 0);
-  const auto tuned = run_longgan({"train", "--out", (dir / "run").string(), "--resume", "--data", data, "--steps", "41",
+  const std::string data = (dir / "synthetic32.lgd").string();
+  ASSERT_EQ(run_longgan({"prepare", "--synthetic", "8", "--resolution", "32", "--classes", "5", "--output", data}).exit_code, 0);
+  // With D and the optimizer files: the whole trainer state is there; one more step from the
+  // imported iteration 43, Adam continuing from BigGAN-PyTorch's moments (step 3 -> 4).
+  ASSERT_EQ(run_longgan({"import", "biggan-pytorch", fixture("res32_optim").string(), "--out", (dir / "run").string()}).exit_code, 0);
+  const auto tuned = run_longgan({"train", "--out", (dir / "run").string(), "--resume", "--data", data, "--steps", "44",
                                   "--batch", "2", "--allow-config-change", "--device", "cpu"});
   ASSERT_EQ(tuned.exit_code, 0) << tuned.output;
-  EXPECT_EQ(checkpoints::read_checkpoint(dir / "run").step, 41);
+  const checkpoints::Checkpoint tuned_checkpoint = checkpoints::read_checkpoint(dir / "run");
+  EXPECT_EQ(tuned_checkpoint.step, 44);
+  EXPECT_EQ(tuned_checkpoint.files.at("optim_G").at("shared.weight.step").item<int64_t>(), 4);
 
   // G alone (a TF Hub port): sampling works, training says why not; no D attention is listed.
-  const auto g_only = run_longgan({"import", "biggan-pytorch", (fixture("res128_gattn64") / "G.pth").string(), "--G_ch", "4",
+  const auto g_only = run_longgan({"import", "biggan-pytorch", (fixture("res32_optim") / "G.pth").string(), "--G_ch", "4",
                                    "--D_ch", "4", "--dim_z", "24", "--hier", "--G_shared", "--shared_dim", "16",
-                                   "--n_classes", "5", "--resolution", "128", "--SN_eps", "1e-6", "--out",
-                                   (dir / "g_only").string()});
+                                   "--n_classes", "5", "--resolution", "32", "--G_attn", "32", "--SN_eps", "1e-6",
+                                   "--out", (dir / "g_only").string()});
   ASSERT_EQ(g_only.exit_code, 0) << g_only.output;
   EXPECT_NE(g_only.output.find("no D: the run samples and scores"), std::string::npos) << g_only.output;
   const auto info = run_longgan({"info", (dir / "g_only").string()});
