@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks `longgan export biggan-pytorch` against BigGAN-PyTorch itself (issue 30).
 
-What it does, for each fixture folder of tests/fixtures/biggan (res128_gattn64, res256_gattn128;
+What it does, for each fixture folder of tests/fixtures/biggan (res128_gattn64, res256_gattn128, res32_optim;
 made by scripts/make_biggan_fixture.py):
 
   1. longgan import biggan-pytorch FIXTURE --out TMP/NAME/run
@@ -47,7 +47,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-NAMES = ['res128_gattn64', 'res256_gattn128']
+NAMES = ['res128_gattn64', 'res256_gattn128', 'res32_optim']
 G_TOL = 1e-4  # max |difference| of images in [-1, 1]
 D_TOL = 1e-4  # max |difference| / max |logit|
 
