@@ -3,6 +3,7 @@
 #include "attention/autocast_off.h"
 #include "attention/call_profile.h"
 #include "attention/gathered_attention.h"
+#include "kernels/stable_argsort.h"
 
 #include <limits>
 #include <stdexcept>
@@ -61,11 +62,6 @@ at::Tensor padded_order(const at::Tensor& order, int64_t padded, int64_t pad_ind
   return at::cat({order, at::full(sizes, pad_index, order.options())}, -1);
 }
 
-// Stable ascending order of each round's hash values [B, H, R, L].
-at::Tensor sorted_order(const at::Tensor& hashes) {
-  // Spelled with std::optional: sort(true, -1) would pick the sort(dim, descending) overload.
-  return std::get<1>(at::sort(hashes, std::optional<bool>(true), /*dim=*/-1));
-}
 
 // rows [B, H, L, D] with a zero row appended, gathered per round by `order` [B, H, R, P]
 // -> [B, H, R, P, D].
@@ -78,7 +74,12 @@ at::Tensor gather_rows(const at::Tensor& rows, const at::Tensor& order) {
 
 }  // namespace
 
-SmyrfOrders smyrf_sort_orders(const at::Tensor& q, const at::Tensor& k, const at::Tensor& projections) {
+namespace {
+
+// Steps 1-2 of the reference with `sort`, the stable ascending order of each round's hash values
+// [B, H, R, L].
+SmyrfOrders hash_orders(const at::Tensor& q, const at::Tensor& k, const at::Tensor& projections,
+                        at::Tensor (*sort)(const at::Tensor&)) {
   TORCH_CHECK(projections.dim() == 4 && projections.size(0) == q.size(0) && projections.size(1) == q.size(1) &&
                   projections.size(3) == q.size(3) + 2,
               "smyrf: projections must be [B, H, hashes, Dqk + 2]");
@@ -92,7 +93,14 @@ SmyrfOrders smyrf_sort_orders(const at::Tensor& q, const at::Tensor& k, const at
   auto fq = at::cat({qf, zeros_q, (extent - q_norm2).clamp_min(0).sqrt().unsqueeze(-1)}, -1);
   auto gk = at::cat({kf, (extent - k_norm2).clamp_min(0).sqrt().unsqueeze(-1), zeros_k}, -1);
   auto a = projections.to(q.device(), dtype).transpose(-2, -1);  // [B, H, D+2, R]
-  return {sorted_order(at::matmul(fq, a).transpose(-2, -1)), sorted_order(at::matmul(gk, a).transpose(-2, -1))};
+  return {sort(at::matmul(fq, a).transpose(-2, -1)), sort(at::matmul(gk, a).transpose(-2, -1))};
+}
+
+}  // namespace
+
+// The kernels layer's radix sort on the CPU (the same indices as at::sort, measured faster), at::sort elsewhere.
+SmyrfOrders smyrf_sort_orders(const at::Tensor& q, const at::Tensor& k, const at::Tensor& projections) {
+  return hash_orders(q, k, projections, kernels::stable_argsort);
 }
 
 // Per batch element and head.
@@ -113,7 +121,7 @@ at::Tensor smyrf_attention_reference(const at::Tensor& q, const at::Tensor& k, c
   const int64_t n_padded = clusters * options.q_cluster, m_padded = clusters * options.k_cluster;
   const auto dtype = compute_dtype(q);
   auto qf = q.to(dtype), kf = k.to(dtype), vf = v.to(dtype);
-  auto orders = smyrf_sort_orders(q, k, projections);
+  auto orders = hash_orders(q, k, projections, kernels::stable_argsort_reference);
   auto q_order = padded_order(orders.queries, n_padded, n), k_order = padded_order(orders.keys, m_padded, m);
   auto q_sorted = gather_rows(qf, q_order).view({batch, heads, rounds, clusters, options.q_cluster, -1});
   auto k_sorted = gather_rows(kf, k_order).view({batch, heads, rounds, clusters, options.k_cluster, -1});

@@ -28,7 +28,8 @@ at::Tensor smyrf_draw_projections(int64_t batch, int64_t heads, int64_t hashes, 
 at::Tensor smyrf_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            const SmyrfOptions& options, const CallOptions& call);
 
-// The order of every hash round (steps 1-2 of the reference): position s of round r holds the
+// The order of every hash round (steps 1-2 of the reference; the same indices, sorted by
+// kernels::stable_argsort): position s of round r holds the
 // index of the query (key) with the s-th smallest hash; stable, ascending. No gradient.
 struct SmyrfOrders {
   at::Tensor queries;  // int64 [B, H, hashes, N]

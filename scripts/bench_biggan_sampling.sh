@@ -61,37 +61,9 @@ mkdir -p "$out"
 results="$out/results.tsv"
 printf 'variant\trepeat\twall_s\tmax_rss_kb\tattention\n' > "$results"
 
-if [[ "${TIMER:-}" != python ]] && [[ -x /usr/bin/time ]] && /usr/bin/time -v true 2>/dev/null; then
-  timer="/usr/bin/time -v"
-else
-  timer="$python resource wrapper"
-fi
-
-# timed LOG TIMES CMD...: runs CMD with its stdout and stderr in LOG, the timer's report in TIMES;
-# prints "WALL_S MAX_RSS_KB".
-timed() {
-  local log="$1" times="$2"
-  shift 2
-  if [[ "$timer" == /usr/bin/time* ]]; then
-    /usr/bin/time -v -o "$times" "$@" > "$log" 2>&1 || { echo "failed: $* (log: $log)" >&2; tail -5 "$log" >&2; return 1; }
-    awk -F': ' '
-      /Elapsed \(wall clock\) time/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; wall = s }
-      /Maximum resident set size/ { rss = $2 }
-      END { printf "%.2f %d\n", wall, rss }' "$times"
-  else
-    "$python" - "$times" "$@" > "$log" 2>&1 <<'EOF' || { echo "failed: $* (log: $log)" >&2; tail -5 "$log" >&2; return 1; }
-import resource, subprocess, sys, time
-start = time.perf_counter()
-rc = subprocess.call(sys.argv[2:])
-wall = time.perf_counter() - start
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
-with open(sys.argv[1], 'w') as f:
-    f.write('Elapsed (wall clock) seconds: %.3f\nMaximum resident set size (kbytes): %d\nExit status: %d\n' % (wall, rss, rc))
-sys.exit(rc)
-EOF
-    awk -F': ' '/Elapsed/ { wall = $2 } /Maximum resident/ { rss = $2 } END { printf "%.2f %d\n", wall, rss }' "$times"
-  fi
-}
+source "$here/bench_lib.sh"
+bench_timer_init "$python"
+timer="$bench_timer"
 
 echo "run: $run"
 echo "longgan: $longgan"
@@ -113,21 +85,9 @@ for ((r = 1; r <= repeats; r++)); do
 done
 
 echo
-awk -F'\t' -v smyrf="$smyrf" '
-  function median(a, n,   i, j, t) {
-    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-  }
-  NR > 1 { k = $1; c[k]++; w[k, c[k]] = $3; m[k, c[k]] = $4 }
-  END {
-    printf "%-44s %5s %12s %12s %12s %16s\n", "attention", "runs", "median s", "min s", "max s", "median RSS MiB"
-    for (v = 1; v <= 2; v++) {
-      k = v == 1 ? "dense" : "smyrf"; name = v == 1 ? "dense" : smyrf
-      delete a; delete b; lo = 1e30; hi = 0
-      for (i = 1; i <= c[k]; i++) { a[i] = w[k, i]; b[i] = m[k, i]; if (a[i] < lo) lo = a[i]; if (a[i] > hi) hi = a[i] }
-      mw[k] = median(a, c[k]); mr[k] = median(b, c[k])
-      printf "%-44s %5d %12.2f %12.2f %12.2f %16.0f\n", name, c[k], mw[k], lo, hi, mr[k] / 1024
-    }
-    printf "SMYRF/dense: wall %.3f, peak RSS %.3f (medians)\n", mw["smyrf"] / mw["dense"], mr["smyrf"] / mr["dense"]
-  }' "$results"
+bench_medians "$results" "$out/medians.tsv" dense smyrf
+echo "(smyrf: $smyrf)"
+awk -v w="$(bench_median_of "$out/medians.tsv" smyrf wall_s)" -v wd="$(bench_median_of "$out/medians.tsv" dense wall_s)" \
+    -v m="$(bench_median_of "$out/medians.tsv" smyrf rss_kb)" -v md="$(bench_median_of "$out/medians.tsv" dense rss_kb)" \
+    'BEGIN { printf "SMYRF/dense: wall %.3f, peak RSS %.3f (medians)\n", w / wd, m / md }'
 echo "raw: $results"

@@ -65,22 +65,12 @@ k_cluster="$(sed -n 's/.*k_cluster=\([0-9]*\).*/\1/p' <<< "$smyrf_spec")"
 [[ -f "$smyrf_dir/smyrf/torch/attn.py" ]] || { echo "$smyrf_dir: no smyrf/torch/attn.py; give a smyrf checkout" >&2; exit 1; }
 [[ "$repeats" =~ ^[1-9][0-9]*$ ]] || { echo "REPEATS must be a positive integer" >&2; exit 2; }
 [[ "$steps" =~ ^[1-9][0-9]*$ ]] || { echo "STEPS must be a positive integer" >&2; exit 2; }
-[[ -x /usr/bin/time ]] && /usr/bin/time -v true 2>/dev/null || { echo "needs GNU /usr/bin/time (-v)" >&2; exit 1; }
 mkdir -p "$out/runs" "$out/logs"
 results="$out/results.tsv"
-printf 'variant\trepeat\twall_s\tmax_rss_kb\tinproc_images_per_s\n' > "$results"
+printf 'variant\trepeat\twall_s\tmax_rss_kb\timages_per_s\n' > "$results"
 
-# timed LOG TIMES CMD...: runs CMD with its stdout and stderr in LOG, /usr/bin/time's report in
-# TIMES; prints "WALL_S MAX_RSS_KB".
-timed() {
-  local log="$1" times="$2"
-  shift 2
-  /usr/bin/time -v -o "$times" "$@" > "$log" 2>&1 || { echo "failed: $* (log: $log)" >&2; tail -5 "$log" >&2; return 1; }
-  awk -F': ' '
-    /Elapsed \(wall clock\) time/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; wall = s }
-    /Maximum resident set size/ { rss = $2 }
-    END { printf "%.2f %d\n", wall, rss }' "$times"
-}
+source "$here/bench_lib.sh"
+bench_timer_init "$PYTHON"
 
 echo "longgan: $longgan"
 echo "peer: $PYTHON $here/peer_step.py $biggan $smyrf_dir ($(git -C "$biggan" rev-parse --short HEAD 2>/dev/null || echo '?'), smyrf $(git -C "$smyrf_dir" rev-parse --short HEAD 2>/dev/null || echo '?'))"
@@ -124,28 +114,14 @@ for ((r = 1; r <= repeats; r++)); do
 done
 
 echo
-awk -F'\t' -v images=$((16 * 2 * steps)) '
-  function median(a, n,   i, j, t) {
-    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-  }
-  NR > 1 { k = $1; c[k]++; w[k, c[k]] = $3; m[k, c[k]] = $4; p[k, c[k]] = $5 }
-  END {
-    split("longgan_dense peer_dense longgan_smyrf peer_smyrf", names, " ")
-    printf "%-14s %5s %14s %14s %14s %16s\n", "variant", "runs", "median wall s", "img/s (wall)", "img/s (in-proc)", "median RSS MiB"
-    for (v = 1; v <= 4; v++) {
-      k = names[v]
-      delete a; delete b; delete q
-      for (i = 1; i <= c[k]; i++) { a[i] = w[k, i]; b[i] = m[k, i]; q[i] = p[k, i] }
-      mw[k] = median(a, c[k]); mr[k] = median(b, c[k]); mp[k] = median(q, c[k])
-      printf "%-14s %5d %14.2f %14.2f %15.2f %16.0f\n", k, c[k], mw[k], images / mw[k], mp[k], mr[k] / 1024
-    }
-    print ""
-    print "LongGAN/peer (medians; wall < 1 and images/s > 1 mean LongGAN is faster):"
-    for (v = 1; v <= 2; v++) {
-      t = v == 1 ? "dense" : "smyrf"; l = "longgan_" t; r = "peer_" t
-      printf "  %-5s wall %.3f  img/s (wall) %.3f  img/s (in-process) %.3f  peak RSS %.3f\n", t,
-             mw[l] / mw[r], mw[r] / mw[l], mp[l] / mp[r], mr[l] / mr[r]
-    }
-  }' "$results"
+bench_medians "$results" "$out/medians.tsv" "${variants[@]}"
+echo "(img/s: in-process, as each reports it; whole-process: $((16 * 2 * steps)) images over the median wall seconds)"
+echo
+echo "LongGAN/peer (medians; wall < 1 and images/s > 1 mean LongGAN is faster):"
+for attention in dense smyrf; do
+  get() { bench_median_of "$out/medians.tsv" "$1_$attention" "$2"; }
+  awk -v t="$attention" -v wl="$(get longgan wall_s)" -v wp="$(get peer wall_s)" -v pl="$(get longgan images_per_s)" \
+      -v pp="$(get peer images_per_s)" -v rl="$(get longgan rss_kb)" -v rp="$(get peer rss_kb)" \
+      'BEGIN { printf "  %-5s wall %.3f  img/s (wall) %.3f  img/s (in-process) %.3f  peak RSS %.3f\n", t, wl / wp, wp / wl, pl / pp, rl / rp }'
+done
 echo "raw: $results"
