@@ -13,8 +13,8 @@
 # /usr/bin/time -v (or a Python getrusage wrapper). Within a repeat the cases run in turn and the
 # two builds of a case back to back, the first of them alternating from repeat to repeat, so that a
 # drift of the machine falls on both. Prints per run and as medians: wall seconds (the whole process:
-# start-up and the final checkpoint included), images/s as the run reports it in-process (the last
-# metrics.jsonl line's images_per_second: real images through D per second of training), peak RSS;
+# start-up and the final checkpoint included), images/s as the run reports it in-process (its last
+# progress line's img/s: real images through D per second of training), peak RSS;
 # and NEW/OLD ratios per case.
 #
 # How to run it (not run by CI; on a quiet machine, the timings are the point):
@@ -59,10 +59,10 @@ echo "new: $new ($(cd "$(dirname "$new")" && git rev-parse --short HEAD 2>/dev/n
 if [[ -n "${OMP_NUM_THREADS:-}" ]]; then threads="$OMP_NUM_THREADS"; else threads="unset (all $(nproc) cores)"; fi
 echo "cases: ${cases[*]}; $repeats repeat(s), interleaved; timer: $bench_timer; OMP_NUM_THREADS: $threads; out: $out"
 
-# The data, made once by the new build.
+# The data, made once by the old build: a newer build reads an older data format, not the reverse.
 for resolution in 32 64; do
   data="$out/synthetic$resolution.lgd"
-  [[ -f "$data" ]] || "$new" prepare --synthetic 2048 --resolution "$resolution" --output "$data" \
+  [[ -f "$data" ]] || "$old" prepare --synthetic 2048 --resolution "$resolution" --output "$data" \
     > "$out/logs/prepare$resolution.log" 2>&1 || { echo "prepare failed; see $out/logs/prepare$resolution.log" >&2; exit 1; }
 done
 
@@ -88,8 +88,9 @@ for ((r = 1; r <= repeats; r++)); do
       read -r -a args <<< "$(case_args "$case")"
       read -r wall rss < <(timed "$base.log" "$base.time" "$bin" train "${args[@]}" --out "$run" --seed 1 --device cpu) \
         || { echo "run $variant r$r failed; see $base.log" >&2; exit 1; }
-      ips="$(tail -n 1 "$run/metrics.jsonl" | sed -n 's/.*"images_per_second":\([0-9.eE+-]*\).*/\1/p')"
-      [[ -n "$ips" ]] || { echo "run $variant r$r: no images_per_second in $run/metrics.jsonl" >&2; exit 1; }
+      # The last progress line's rate: every build prints one (older ones lack metrics.jsonl's).
+      ips="$(sed -n 's/^step [0-9]*\/[0-9]*.* \([0-9.]*\) img\/s.*/\1/p' "$base.log" | tail -n 1)"
+      [[ -n "$ips" ]] || { echo "run $variant r$r: no 'img/s' progress line in $base.log" >&2; exit 1; }
       printf '%s\t%d\t%s\t%s\t%s\n' "$variant" "$r" "$wall" "$rss" "$ips" >> "$results"
       printf '  %-14s repeat %d: %8.2f s  %8.2f images/s in-process  %8.0f MiB\n' "$variant" "$r" "$wall" "$ips" \
         "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')"

@@ -1,5 +1,6 @@
 #include "gan/biggan/biggan_optimizer.h"
 
+#include <functional>
 #include <optional>
 #include <set>
 #include <sstream>
