@@ -66,7 +66,7 @@ void radix_sort_row(const float* values, int64_t length, int64_t* out, std::vect
 
 bool stable_argsort_uses_radix(const at::Tensor& values) {
   return values.device().is_cpu() && values.scalar_type() == at::kFloat && values.dim() >= 1 &&
-         values.size(-1) > 1 && values.size(-1) <= (int64_t{1} << 32);
+         values.size(-1) > 1 && values.size(-1) < (int64_t{1} << 32);  // bucket counts are uint32
 }
 
 at::Tensor stable_argsort_reference(const at::Tensor& values) {

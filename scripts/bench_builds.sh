@@ -91,9 +91,7 @@ for ((r = 1; r <= repeats; r++)); do
       # The last progress line's rate: every build prints one (older ones lack metrics.jsonl's).
       ips="$(sed -n 's/^step [0-9]*\/[0-9]*.* \([0-9.]*\) img\/s.*/\1/p' "$base.log" | tail -n 1)"
       [[ -n "$ips" ]] || { echo "run $variant r$r: no 'img/s' progress line in $base.log" >&2; exit 1; }
-      printf '%s\t%d\t%s\t%s\t%s\n' "$variant" "$r" "$wall" "$rss" "$ips" >> "$results"
-      printf '  %-14s repeat %d: %8.2f s  %8.2f images/s in-process  %8.0f MiB\n' "$variant" "$r" "$wall" "$ips" \
-        "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')"
+      bench_record "$results" "$variant" "$r" "$wall" "$rss" "$ips"
     done
   done
 done

@@ -41,6 +41,15 @@ PY
   fi
 }
 
+# bench_record RESULTS VARIANT REPEAT WALL_S RSS_KB IMAGES_PER_S: appends the run to RESULTS
+# (variant, repeat, wall_s, max_rss_kb, images_per_s) and prints it.
+bench_record() {
+  local results="$1" variant="$2" repeat="$3" wall="$4" rss="$5" ips="$6"
+  printf '%s\t%d\t%s\t%s\t%s\n' "$variant" "$repeat" "$wall" "$rss" "$ips" >> "$results"
+  printf '  %-14s repeat %d: %8.2f s  %8.2f images/s in-process  %8.0f MiB\n' "$variant" "$repeat" "$wall" "$ips" \
+    "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')"
+}
+
 # bench_medians RESULTS MEDIANS VARIANT...: prints, for each VARIANT in that order, the number of runs
 # and the median, min and max wall seconds, the median peak RSS (MiB) and, where results.tsv has a
 # fifth column, the median images/s; writes "variant <TAB> wall_s <TAB> rss_kb <TAB> images_per_s"

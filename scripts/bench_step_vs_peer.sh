@@ -107,9 +107,7 @@ for ((r = 1; r <= repeats; r++)); do
       ips="$(sed -n 's/.*peer_step: .* images_per_s=\([0-9.]*\).*/\1/p' "$base.log" | tail -n 1)"
     fi
     [[ -n "$ips" ]] || { echo "run $variant r$r: no images/s in its output (see $base.log)" >&2; exit 1; }
-    printf '%s\t%d\t%s\t%s\t%s\n' "$variant" "$r" "$wall" "$rss" "$ips" >> "$results"
-    printf '  %-14s repeat %d: %8.2f s  %8.2f images/s in-process  %8.0f MiB\n' "$variant" "$r" "$wall" "$ips" \
-      "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')"
+    bench_record "$results" "$variant" "$r" "$wall" "$rss" "$ips"
   done
 done
 

@@ -154,21 +154,17 @@ void import_biggan(const BigGanImportRequest& request, std::ostream& out) {
   } else {
     out << "  no D: the run samples and scores, but cannot be fine-tuned (train --resume needs D)\n";
   }
-  if (g_adam) {
-    train.lr_g = g_adam->lr;
-    train.beta1 = g_adam->beta1;
-    train.beta2 = g_adam->beta2;
-    train.eps = g_adam->eps;
+  if (g_adam) train.lr_g = g_adam->lr;
+  if (d_adam) train.lr_d = d_adam->lr;
+  // LongGAN's G and D share one beta pair and eps: G's optimizer's, else D's.
+  if (const gan::BigGanAdam* shared = g_adam ? &*g_adam : d_adam ? &*d_adam : nullptr) {
+    train.beta1 = shared->beta1;
+    train.beta2 = shared->beta2;
+    train.eps = shared->eps;
   }
-  if (d_adam) {
-    train.lr_d = d_adam->lr;
-    if (!g_adam) {
-      train.beta1 = d_adam->beta1;
-      train.beta2 = d_adam->beta2;
-      train.eps = d_adam->eps;
-    } else if (d_adam->beta1 != g_adam->beta1 || d_adam->beta2 != g_adam->beta2 || d_adam->eps != g_adam->eps) {
-      out << "  note: D's Adam betas/eps differ from G's; LongGAN's G and D share one setting (G's is used)\n";
-    }
+  if (g_adam && d_adam &&
+      (d_adam->beta1 != g_adam->beta1 || d_adam->beta2 != g_adam->beta2 || d_adam->eps != g_adam->eps)) {
+    out << "  note: D's Adam betas/eps differ from G's; LongGAN's G and D share one setting (G's is used)\n";
   }
   if (flags.num_G_SV_itrs != 1 || flags.num_D_SV_itrs != 1) {
     out << "  note: num_G_SV_itrs/num_D_SV_itrs only change training; LongGAN trains with one power iteration\n";
