@@ -28,33 +28,37 @@
 # seed keep resuming. --seed S is --seeds S. --seed-types "" trains every type with the first seed only.
 # Swap reports: each first-seed run with every type (and none); a later seed's run with none only.
 #
-# Defaults: 64x64 synthetic data (10,000 images), ch 16, batch 16, G attention at 64x64 (4,096
-# tokens), no D attention, 3,000 steps of none, dense, smyrf:hashes=2,q_cluster=512,k_cluster=128,
-# improved_clustered (fitted to the block) and clustered (fitted), seeds 1 and 2 for none, dense and
-# SMYRF; FID/KID on 2,000 samples every 500 steps, output in bench/quality/. About 15 hours on 2
-# CPU cores (1.5 h per run, 8 runs; 2 h for the swap matrix and the noise floor), resumable.
-# --motif-size M: the synthetic corner motif's side (prepare --synthetic --motif-size; default
-# max(2, R/8)); the data file is then synthetic<R>_<N>_motif<M>.lgd. --d-attn R: D attention at R
-# (default: none).
+# Defaults: 32x32 synthetic data (4,096 images) with an 8x8 corner motif, ch 16, batch 16, G
+# attention at 32x32 (1,024 tokens), no D attention, 5,000 steps of none, dense,
+# smyrf:hashes=2,q_cluster=128,k_cluster=32, improved_clustered (fitted to the block) and clustered
+# (fitted), seeds 1 and 2 for none, dense and SMYRF; FID/KID on 500 samples every 1,000 steps,
+# output in bench/quality/. The setting in which dense attention kept the long-range rules clearly
+# better than none (bench/explore32_m8; 32x32 with the default 4x4 motif did not,
+# bench/explore32 and bench/explore32_5k).
+# About 4-5 hours on 2 quiet CPU cores (about 30 min per run, 8 runs; 15 min for the swap matrix and
+# the noise floor), resumable.
+# --motif-size M: the synthetic corner motif's side (prepare --synthetic --motif-size; default 8,
+# prepare's own default is max(2, R/8)); the data file is synthetic<R>_<N>_motif<M>.lgd.
+# --d-attn R: D attention at R (default: none).
 # --quick: 32x32, 256 images, none, dense (seeds 1 and 2) and SMYRF, 20 steps, 32 samples: a few
 # minutes (what the tests run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=bench/quality
-STEPS=3000
-RESOLUTION=64
+STEPS=5000
+RESOLUTION=32
 CH=16
 BATCH=16
-TYPES="none;dense;smyrf:hashes=2,q_cluster=512,k_cluster=128;improved_clustered;clustered"
-IMAGES=10000
-EVAL_EVERY=500
-EVAL_N=2000
+TYPES="none;dense;smyrf:hashes=2,q_cluster=128,k_cluster=32;improved_clustered;clustered"
+IMAGES=4096
+EVAL_EVERY=1000
+EVAL_N=500
 SEEDS="1,2"
 SEED_TYPES="none;dense;smyrf"
 SEED_TYPES_GIVEN=0
 QUICK=0
-MOTIF=""
+MOTIF=8
 D_ATTN=""
 
 usage() { sed -n '2,/^[^#]/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }

@@ -141,12 +141,17 @@ TEST(SampleClasses, ClassFlagRendersThatClassAndPerClassSheetsShareTheLatents) {
   EXPECT_EQ(sheets["classes"][1]["class"], 1);
   EXPECT_EQ(sheets["classes"][1]["file"], "class_001.png");
 
-  // The overload passes labels through: the cycling labels give generate(z)'s images exactly.
+  // The overload passes labels through: the cycling labels give generate(z)'s images. Compared to
+  // 1e-5, not bit for bit: two CPU forwards in one process differed once in CI (not reproduced in 40
+  // runs under load; MKL's and oneDNN's CPU kernels promise no bitwise repeatability), and another
+  // label moves pixels by far more than that, as the next check asserts.
   CheckpointGenerator generator(checkpoints::read_checkpoint(run), "cpu");
   ASSERT_EQ(generator.n_classes(), 3);
   const at::Tensor z = generator.sample_z(5, 9, 0.0);
-  EXPECT_TRUE(torch::equal(generator.generate(z, at::arange(5, at::kLong).remainder(3)), generator.generate(z)));
-  EXPECT_FALSE(torch::equal(generator.generate(z, at::zeros({5}, at::kLong)), generator.generate(z)));
+  const at::Tensor cycled = generator.generate(z);
+  auto max_difference = [&](const at::Tensor& images) { return (images - cycled).abs().max().item<double>(); };
+  EXPECT_LE(max_difference(generator.generate(z, at::arange(5, at::kLong).remainder(3))), 1e-5);
+  EXPECT_GT(max_difference(generator.generate(z, at::zeros({5}, at::kLong))), 1e-2);
   EXPECT_THROW(generator.generate(z, at::full({5}, 3, at::kLong)), std::invalid_argument);
   EXPECT_THROW(generator.generate(z, at::zeros({4}, at::kLong)), std::invalid_argument);
 
