@@ -87,13 +87,18 @@ SmyrfOrders hash_orders(const at::Tensor& q, const at::Tensor& k, const at::Tens
   const AutocastOff fp32;  // a bf16 hash orders long runs of ties by position, not by similarity
   const auto dtype = compute_dtype(q);
   auto qf = q.to(dtype), kf = k.to(dtype);
+  const int64_t d = q.size(3);
   auto q_norm2 = qf.square().sum(-1), k_norm2 = kf.square().sum(-1);
   auto extent = q_norm2.amax(-1, true) + k_norm2.amax(-1, true);
-  auto zeros_q = at::zeros_like(q_norm2).unsqueeze(-1), zeros_k = at::zeros_like(k_norm2).unsqueeze(-1);
-  auto fq = at::cat({qf, zeros_q, (extent - q_norm2).clamp_min(0).sqrt().unsqueeze(-1)}, -1);
-  auto gk = at::cat({kf, (extent - k_norm2).clamp_min(0).sqrt().unsqueeze(-1), zeros_k}, -1);
-  auto a = projections.to(q.device(), dtype).transpose(-2, -1);  // [B, H, D+2, R]
-  return {sort(at::matmul(fq, a).transpose(-2, -1)), sort(at::matmul(gk, a).transpose(-2, -1))};
+  auto a = projections.to(q.device(), dtype);  // [B, H, R, D+2]
+  // a_r . F(q) = a_r[:D] . q + a_r[D+1] sqrt(extent - |q|^2) and a_r . G(k) = a_r[:D] . k +
+  // a_r[D] sqrt(extent - |k|^2), without building F and G: one product straight into the
+  // [B, H, R, L] rows the sort takes, then the extra coordinate's term added in place.
+  auto hashes = [&](const at::Tensor& x, const at::Tensor& norm2, int64_t extra) {
+    auto h = at::matmul(a.narrow(-1, 0, d), x.transpose(-2, -1));  // [B, H, R, L]
+    return h.addcmul_(a.select(-1, extra).unsqueeze(-1), (extent - norm2).clamp_min(0).sqrt().unsqueeze(-2));
+  };
+  return {sort(hashes(qf, q_norm2, d + 1)), sort(hashes(kf, k_norm2, d))};
 }
 
 }  // namespace
