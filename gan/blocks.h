@@ -14,8 +14,9 @@ namespace longgan::gan {
 at::Tensor upsample2x(const at::Tensor& x);
 
 // Generator block: CBN-ReLU-upsample(nearest 2x)-conv3x3-CBN-ReLU-conv3x3, plus the shortcut
-// upsample-conv1x1 (computed as conv1x1-upsample, the same function). x [B, in, H, W], cond (as `conditioning` says: [B, cond_dim] float, or [B]
-// class labels with cond_dim classes; gan/conditional_batch_norm.h) -> [B, out, 2H, 2W].
+// upsample-conv1x1 (computed as conv1x1-upsample, the same function). x [B, in, H, W], cond (as
+// `conditioning` says: [B, cond_dim] float, or [B] class labels with cond_dim classes;
+// gan/conditional_batch_norm.h) -> [B, out, 2H, 2W].
 struct GBlockImpl : torch::nn::Module {
   GBlockImpl(int64_t in_channels, int64_t out_channels, int64_t cond_dim,
              Conditioning conditioning = Conditioning::vector, double bn_eps = 1e-5);

@@ -48,7 +48,8 @@ TEST(Blocks, ShortcutsInTheirOwnOrderGiveBigGansFunction) {
     DBlock d(8, 16, preactivation, /*downsample=*/true);
     d->eval();
     const at::Tensor in = torch::randn({3, 8, 16, 16});
-    const at::Tensor main = at::avg_pool2d(d->conv2->forward(at::relu(d->conv1->forward(preactivation ? at::relu(in) : in))), {2, 2});
+    const at::Tensor hidden = at::relu(d->conv1->forward(preactivation ? at::relu(in) : in));
+    const at::Tensor main = at::avg_pool2d(d->conv2->forward(hidden), {2, 2});
     const at::Tensor shortcut = preactivation ? at::avg_pool2d(d->conv_sc->forward(in), {2, 2})
                                               : d->conv_sc->forward(at::avg_pool2d(in, {2, 2}));
     const at::Tensor d_reference = main + shortcut;
