@@ -7,6 +7,7 @@
 #include "attention/call_profile.h"
 #include "attention/gathered_attention.h"
 #include "attention/smyrf.h"
+#include "kernels/round_merge.h"
 
 namespace longgan::attention {
 namespace {
@@ -98,13 +99,7 @@ class RoundOutputs {
       out_.index_copy_(0, rows, out.to(out_.scalar_type()));
       lse_.index_copy_(0, rows, lse_c);
     } else if (mode_ == SmyrfRoundMerge::Online) {
-      // sum_{s<=r} exp(lse_s - total) O_s for these rows.
-      auto lse_so_far = lse_.index_select(0, rows);
-      auto total = at::logaddexp(lse_so_far, lse_c);
-      auto merged = out_.index_select(0, rows).mul_(at::exp(lse_so_far - total).unsqueeze(-1));
-      merged.addcmul_(out, at::exp(lse_c - total).unsqueeze(-1));
-      out_.index_copy_(0, rows, merged);
-      lse_.index_copy_(0, rows, total);
+      kernels::merge_round_rows_(out_, lse_, rows, out, lse_c);  // sum_{s<=r} exp(lse_s - total) O_s
     } else if (round < rounds_ - 1) {
       out_slots_.select(1, round).index_copy_(0, rows, out);
       lse_slots_.select(1, round).index_copy_(0, rows, lse_c);
@@ -132,7 +127,7 @@ class RoundOutputs {
 };
 
 // The sum over rounds of per-row gradients, accumulated in `accumulate` and rounded once.
-//   Online: index_add_ into an accumulator. Buffered: per-round slots, summed by the last round.
+//   Online: added into an accumulator (kernels::add_rows_). Buffered: per-round slots, summed by the last round.
 class RoundSums {
  public:
   RoundSums(SmyrfRoundMerge mode, int64_t rows, int64_t rounds, int64_t width, const at::TensorOptions& options,
@@ -148,7 +143,7 @@ class RoundSums {
 
   void add(int64_t round, const at::Tensor& rows, const at::Tensor& values) {
     if (mode_ == SmyrfRoundMerge::Online) {
-      sum_.index_add_(0, rows, values.to(accumulate_));
+      kernels::add_rows_(sum_, rows, values);
     } else if (round < rounds_ - 1) {
       slots_.select(1, round).index_copy_(0, rows, values);
     } else if (rounds_ == 1) {

@@ -142,9 +142,11 @@ TEST(SampleClasses, ClassFlagRendersThatClassAndPerClassSheetsShareTheLatents) {
   EXPECT_EQ(sheets["classes"][1]["file"], "class_001.png");
 
   // The overload passes labels through: the cycling labels give generate(z)'s images. Compared to
-  // 1e-5, not bit for bit: two CPU forwards in one process differed once in CI (not reproduced in 40
-  // runs under load; MKL's and oneDNN's CPU kernels promise no bitwise repeatability), and another
-  // label moves pixels by far more than that, as the next check asserts.
+  // 1e-5, not bit for bit: this comparison failed once in CI bit for bit (cause not found; 20,000
+  // alternating generate calls in one process, two processes on one core, gave identical images
+  // every time; MKL's and oneDNN's CPU kernels promise no bitwise repeatability), and another label
+  // moves pixels by far more than 1e-5, as the next check asserts. Across processes the sampled PNGs
+  // are compared bit for bit above.
   CheckpointGenerator generator(checkpoints::read_checkpoint(run), "cpu");
   ASSERT_EQ(generator.n_classes(), 3);
   const at::Tensor z = generator.sample_z(5, 9, 0.0);
