@@ -60,6 +60,8 @@ void expect_merges_agree(const RunningMerge& start, at::ScalarType out_dtype, in
 TEST(RoundMerge, FusedMergeAgreesWithTheReference) {
   // float32 outputs and accumulator (CPU fp32 training): 3 more rounds, calls of 100 rows.
   expect_merges_agree(first_round(1000, 16, at::kFloat, 1), at::kFloat, 3, 100, "float32");
+  // Calls larger than a thread's share (16,384 values): the rows split over threads.
+  expect_merges_agree(first_round(6000, 16, at::kFloat, 5), at::kFloat, 2, 3000, "calls split over threads");
   // One call over every row, and a width of 1.
   expect_merges_agree(first_round(777, 1, at::kFloat, 2), at::kFloat, 1, 777, "width 1, one call");
   // bfloat16 outputs merged in float32 (autocast on the CPU).
@@ -88,10 +90,11 @@ TEST(RoundMerge, FusedSumEqualsIndexAddBitForBit) {
   for (auto [accumulate, values_dtype] : {std::pair{at::kFloat, at::kFloat}, std::pair{at::kFloat, at::kBFloat16},
                                           std::pair{at::kDouble, at::kDouble}}) {
     const auto options = at::TensorOptions().dtype(accumulate);
-    at::Tensor fused = at::randn({900, 24}, seeded(5), options), reference = fused.clone();
+    // 2,800 rows of 24 per call: more than one thread's share (16,384 values).
+    at::Tensor fused = at::randn({3000, 24}, seeded(5), options), reference = fused.clone();
     for (int64_t round = 0; round < 3; ++round) {
-      const at::Tensor rows = at::randperm(900, seeded(10 + round)).narrow(0, 0, 700);
-      const at::Tensor values = at::randn({700, 24}, seeded(20 + round)).to(values_dtype);
+      const at::Tensor rows = at::randperm(3000, seeded(10 + round)).narrow(0, 0, 2800);
+      const at::Tensor values = at::randn({2800, 24}, seeded(20 + round)).to(values_dtype);
       ASSERT_TRUE(add_rows_uses_fused(fused, rows, values));
       add_rows_(fused, rows, values);
       add_rows_reference_(reference, rows, values);
