@@ -20,6 +20,19 @@ bool fusable_rows(const at::Tensor& target, const at::Tensor& rows, const at::Te
          values.size(1) == target.size(1) && at::isFloatingType(values.scalar_type());
 }
 
+// The merge's per-row weights, by ATen's vectorised ops on [n] vectors; both spellings of the
+// merge use them, so they agree on the weights and the merged log-sum-exps exactly.
+// index_select checks the rows' range before anything is written.
+struct MergeWeights {
+  at::Tensor total, keep, take;  // logaddexp(a, b), exp(a - total), exp(b - total)
+};
+
+MergeWeights merge_weights(const at::Tensor& lse_so_far, const at::Tensor& rows, const at::Tensor& lse) {
+  const at::Tensor before = lse_so_far.index_select(0, rows);
+  at::Tensor total = at::logaddexp(before, lse);
+  return {total, at::exp(before - total), at::exp(lse - total)};
+}
+
 }  // namespace
 
 bool merge_round_rows_uses_fused(const at::Tensor& out_so_far, const at::Tensor& lse_so_far, const at::Tensor& rows,
@@ -32,12 +45,11 @@ bool merge_round_rows_uses_fused(const at::Tensor& out_so_far, const at::Tensor&
 
 void merge_round_rows_reference_(const at::Tensor& out_so_far, const at::Tensor& lse_so_far, const at::Tensor& rows,
                                  const at::Tensor& out, const at::Tensor& lse) {
-  auto before = lse_so_far.index_select(0, rows);
-  auto total = at::logaddexp(before, lse);
-  auto merged = out_so_far.index_select(0, rows).mul_(at::exp(before - total).unsqueeze(-1));
-  merged.addcmul_(out, at::exp(lse - total).unsqueeze(-1));
+  const MergeWeights weights = merge_weights(lse_so_far, rows, lse);
+  auto merged = out_so_far.index_select(0, rows).mul_(weights.keep.unsqueeze(-1));
+  merged.addcmul_(out, weights.take.unsqueeze(-1));
   out_so_far.index_copy_(0, rows, merged);
-  lse_so_far.index_copy_(0, rows, total);
+  lse_so_far.index_copy_(0, rows, weights.total);
 }
 
 void merge_round_rows_(const at::Tensor& out_so_far, const at::Tensor& lse_so_far, const at::Tensor& rows,
@@ -49,18 +61,15 @@ void merge_round_rows_(const at::Tensor& out_so_far, const at::Tensor& lse_so_fa
   const at::Tensor row_index = rows.contiguous(), values = out.contiguous();
   const int64_t n = row_index.size(0), width = out_so_far.size(1);
   const int64_t* index = row_index.const_data_ptr<int64_t>();
-  // The per-row weights by ATen's vectorised ops, on [n] vectors (the reference's own ops, so the
-  // same values); the pass below does the [n, width] part: gather, scale, add, scatter at once.
-  // index_select checks the rows' range before anything is written.
-  const at::Tensor before = lse_so_far.index_select(0, row_index);
-  const at::Tensor total = at::logaddexp(before, lse);
-  const at::Tensor keep = at::exp(before - total), take = at::exp(lse - total);
+  // The weights as the reference computes them; the pass below does the [n, width] part: gather,
+  // scale, add and scatter at once.
+  const MergeWeights weights = merge_weights(lse_so_far, row_index, lse);
   AT_DISPATCH_FLOATING_TYPES(out_so_far.scalar_type(), "merge_round_rows_", [&] {
     using acc_t = scalar_t;
     acc_t* acc = out_so_far.mutable_data_ptr<acc_t>();
     acc_t* acc_lse = lse_so_far.mutable_data_ptr<acc_t>();
-    const acc_t *keep_of = keep.const_data_ptr<acc_t>(), *take_of = take.const_data_ptr<acc_t>();
-    const acc_t* total_of = total.const_data_ptr<acc_t>();
+    const acc_t *keep_of = weights.keep.const_data_ptr<acc_t>(), *take_of = weights.take.const_data_ptr<acc_t>();
+    const acc_t* total_of = weights.total.const_data_ptr<acc_t>();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, values.scalar_type(), "merge_round_rows_values", [&] {
       const scalar_t* in = values.const_data_ptr<scalar_t>();
       at::parallel_for(0, n, grain_rows(width), [&](int64_t begin, int64_t end) {
