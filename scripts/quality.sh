@@ -32,11 +32,12 @@
 # attention at 32x32 (1,024 tokens), no D attention, 5,000 steps of none, dense,
 # smyrf:hashes=2,q_cluster=128,k_cluster=32, improved_clustered (fitted to the block) and clustered
 # (fitted), seeds 1 and 2 for none, dense and SMYRF; FID/KID on 500 samples every 1,000 steps,
-# output in bench/quality/. The setting in which dense attention kept the long-range rules clearly
-# better than none (bench/explore32_m8; 32x32 with the default 4x4 motif did not,
-# bench/explore32 and bench/explore32_5k).
-# About 4-5 hours on 2 quiet CPU cores (about 30 min per run, 8 runs; 15 min for the swap matrix and
-# the noise floor), resumable.
+# output in bench/quality/. Chosen because in one seed dense attention kept the long-range rules
+# clearly better than none there (bench/explore32_m8; 32x32 with the default 4x4 motif did not,
+# bench/explore32 and bench/explore32_5k); the full experiment with two seeds did not confirm it
+# (bench/quality/README.md).
+# About 5 hours on 2 quiet CPU cores (about 30 min per run, 8 runs; under an hour for the swap matrix
+# and the noise floor), resumable.
 # --motif-size M: the synthetic corner motif's side (prepare --synthetic --motif-size; default 8,
 # prepare's own default is max(2, R/8)); the data file is synthetic<R>_<N>_motif<M>.lgd.
 # --d-attn R: D attention at R (default: none).
