@@ -24,7 +24,9 @@ std::string number_text(double value) {
 }
 
 std::string shape(int64_t c, int64_t h, int64_t w) {
-  return "[" + std::to_string(c) + ", " + std::to_string(h) + ", " + std::to_string(w) + "]";
+  std::string text = "[";  // appended, not "[" + ...: GCC 12 warns falsely on that (-Wstringop-overflow)
+  text += std::to_string(c) + ", " + std::to_string(h) + ", " + std::to_string(w) + "]";
+  return text;
 }
 
 class Table {
