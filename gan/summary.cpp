@@ -24,9 +24,7 @@ std::string number_text(double value) {
 }
 
 std::string shape(int64_t c, int64_t h, int64_t w) {
-  std::string text = "[";  // appended, not "[" + ...: GCC 12 warns falsely on that (-Wstringop-overflow)
-  text += std::to_string(c) + ", " + std::to_string(h) + ", " + std::to_string(w) + "]";
-  return text;
+  return "[" + std::to_string(c) + ", " + std::to_string(h) + ", " + std::to_string(w) + "]";
 }
 
 class Table {

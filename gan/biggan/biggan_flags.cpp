@@ -305,10 +305,7 @@ BigGanFlags biggan_flags_of(const ModelConfig& model) {
   }
   auto join = [](const std::vector<int64_t>& sites) {
     std::string text;
-    for (int64_t site : sites) {
-      if (!text.empty()) text += '_';
-      text += std::to_string(site);
-    }
+    for (int64_t site : sites) text += (text.empty() ? "" : "_") + std::to_string(site);
     return text.empty() ? std::string("0") : text;
   };
   flags.G_attn = join(model.g_attn);

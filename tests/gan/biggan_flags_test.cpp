@@ -4,13 +4,6 @@
 
 #include "gan/biggan/biggan_tensors.h"
 
-// GCC 12 warns falsely (-Wstringop-overflow, a known false positive of its inlined
-// std::string::operator=) on assigning short literals to the flags' strings below; every build of
-// the tests printed it, the demo's too.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wstringop-overflow"
-#endif
-
 namespace longgan::gan {
 namespace {
 
